@@ -1,0 +1,1 @@
+"""The wacast command line and the embedded dev stack."""

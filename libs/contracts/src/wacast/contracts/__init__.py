@@ -1,0 +1,1 @@
+"""Events, commands, subjects and stream configs of wacast."""

@@ -1,0 +1,1 @@
+"""Shared plumbing: settings, broker, event store, projections, clock, observability."""

@@ -1,0 +1,1 @@
+"""Owns leads, media and campaigns."""

@@ -1,0 +1,1 @@
+"""Owns WhatsApp sessions, pairing and paced send lanes."""

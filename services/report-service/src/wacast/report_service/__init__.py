@@ -1,0 +1,1 @@
+"""Builds read models in Postgres and answers queries."""

@@ -1,0 +1,1 @@
+"""Owns sequences and enrollments."""

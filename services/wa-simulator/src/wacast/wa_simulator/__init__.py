@@ -1,0 +1,1 @@
+"""A stand-in WhatsApp network for demo, tests and benchmarks."""
