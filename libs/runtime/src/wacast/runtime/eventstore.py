@@ -1,0 +1,237 @@
+"""The one way to append and read events.
+
+Appends to an aggregate subject carry `Nats-Expected-Last-Subject-Sequence` (optimistic
+concurrency: the loser of a race gets `Conflict`) and a deterministic `Nats-Msg-Id` (a retried
+publish is a no-op within the duplicate window). Hot paths append many events in one JetStream
+atomic batch: stored all together or not at all, with the same per-message checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import APIError, NotFoundError
+
+from wacast.contracts.base import Event, encode
+from wacast.contracts.streams import StreamSpec, codec
+from wacast.contracts.subjects import Topology
+
+WRONG_LAST_SEQUENCE = 10071
+DUPLICATE_IN_BATCH = 10201
+MAX_BATCH = 1000
+"""The server's default limit of messages in one atomic batch."""
+
+EXPECTED_SEQ = "Nats-Expected-Last-Subject-Sequence"
+MSG_ID = "Nats-Msg-Id"
+
+
+class Conflict(Exception):
+    """Someone appended to the aggregate first: reload and decide again."""
+
+    def __init__(self, subject: str, expected: int | None, detail: str = "") -> None:
+        super().__init__(f"{subject}: expected last sequence {expected}: {detail}".strip())
+        self.subject = subject
+        self.expected = expected
+
+
+class AppendFailed(Exception):
+    """The server refused an append for a reason other than a concurrent writer."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(f"append refused ({code}): {detail}")
+        self.code = code
+
+
+class DuplicateInBatch(AppendFailed):
+    """An atomic batch held a message id already stored (or twice): nothing was stored.
+
+    Unlike a single publish, the server does not skip the duplicate; the caller finds out
+    which items exist already (e.g. by their subject's last sequence) and retries without.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    """One event for one subject inside a batch."""
+
+    subject: str
+    event: Event
+    msg_id: str
+    expected: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    stream: str
+    seq: int
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """An event read back with where it sits in its stream."""
+
+    seq: int
+    subject: str
+    event: Event
+
+
+class EventStore:
+    def __init__(self, nc: Client, topology: Topology, timeout: float = 5.0) -> None:
+        self.nc = nc
+        self.js = nc.jetstream(timeout=timeout)
+        self.topology = topology
+        self.timeout = timeout
+
+    async def append(
+        self,
+        subject: str,
+        events: Sequence[Event],
+        *,
+        msg_id: str,
+        expected: int | None,
+        headers: dict[str, str] | None = None,
+    ) -> Appended:
+        """Append `events` to one aggregate subject; all or nothing.
+
+        `expected` is the subject's last sequence the decision was based on (0: none yet,
+        None: no check). `msg_id` identifies this decision, so a retry stores nothing new.
+        """
+        if not events:
+            raise ValueError("nothing to append")
+        if len(events) == 1:
+            hdrs = {MSG_ID: msg_id, **(headers or {})}
+            if expected is not None:
+                hdrs[EXPECTED_SEQ] = str(expected)
+            return await self._publish_one(subject, encode(events[0]), hdrs, expected)
+        items = [
+            Append(
+                subject,
+                event,
+                msg_id=f"{msg_id}.{i}",
+                expected=expected if i == 0 else None,
+                headers=headers or {},
+            )
+            for i, event in enumerate(events)
+        ]
+        return await self.append_batch(items)
+
+    async def _publish_one(
+        self, subject: str, payload: bytes, headers: dict[str, str], expected: int | None
+    ) -> Appended:
+        try:
+            ack = await self.js.publish(subject, payload, headers=headers, timeout=self.timeout)
+        except APIError as exc:
+            raise _refusal(subject, expected, exc) from None
+        return Appended(ack.stream, ack.seq, bool(ack.duplicate))
+
+    async def append_batch(self, items: Sequence[Append]) -> Appended:
+        """Append to one stream in one atomic batch: every item is stored, or none is."""
+        if not items:
+            raise ValueError("nothing to append")
+        if len(items) > MAX_BATCH:
+            raise ValueError(f"an atomic batch holds at most {MAX_BATCH} messages")
+        if len(items) == 1:
+            only = items[0]
+            return await self.append(
+                only.subject,
+                [only.event],
+                msg_id=only.msg_id,
+                expected=only.expected,
+                headers=only.headers,
+            )
+        batch_id = uuid.uuid4().hex
+        last = len(items) - 1
+        for i, item in enumerate(items):
+            hdrs = {
+                **item.headers,
+                "Nats-Batch-Id": batch_id,
+                "Nats-Batch-Sequence": str(i + 1),
+                MSG_ID: item.msg_id,
+            }
+            if item.expected is not None:
+                hdrs[EXPECTED_SEQ] = str(item.expected)
+            if i < last:
+                await self.nc.publish(item.subject, encode(item.event), headers=hdrs)
+            else:
+                hdrs["Nats-Batch-Commit"] = "1"
+                return await self._commit(item.subject, encode(item.event), hdrs, items)
+        raise AssertionError("unreachable")
+
+    async def _commit(
+        self, subject: str, payload: bytes, headers: dict[str, str], items: Sequence[Append]
+    ) -> Appended:
+        try:
+            reply = await self.nc.request(subject, payload, headers=headers, timeout=self.timeout)
+        except NoRespondersError:
+            raise AppendFailed(503, f"no stream listens on {subject}") from None
+        except NatsTimeout:
+            raise AppendFailed(408, f"no acknowledgement for the batch ending on {subject}") from None
+        ack = json.loads(reply.data) if reply.data else {}
+        error = ack.get("error")
+        if error:
+            code = int(error.get("err_code", 0))
+            detail = str(error.get("description", ""))
+            if code == WRONG_LAST_SEQUENCE:
+                guilty = next((i for i in items if i.expected is not None), items[0])
+                raise Conflict(guilty.subject, guilty.expected, detail)
+            if code == DUPLICATE_IN_BATCH:
+                raise DuplicateInBatch(code, detail)
+            raise AppendFailed(code, detail)
+        return Appended(str(ack.get("stream", "")), int(ack["seq"]), bool(ack.get("duplicate")))
+
+    async def last_seq(self, spec: StreamSpec, subject: str) -> int:
+        """The subject's last sequence (0 when empty): what an append expects next."""
+        try:
+            msg = await self.js.get_last_msg(spec.name(self.topology), subject, direct=True)
+        except NotFoundError:
+            return 0
+        return int(msg.seq or 0)
+
+    async def load(self, spec: StreamSpec, subject: str, after: int = 0) -> list[Stored]:
+        """Every event of one aggregate subject after sequence `after`, in order."""
+        decoder = codec(spec)
+        stream = spec.name(self.topology)
+        found: list[Stored] = []
+        seq = after + 1
+        while True:
+            try:
+                msg = await self.js.get_msg(stream, seq=seq, subject=subject, next=True, direct=True)
+            except NotFoundError:
+                return found
+            data = msg.data or b""
+            found.append(Stored(int(msg.seq or 0), subject, decoder.decode(data)))
+            seq = int(msg.seq or 0) + 1
+
+
+def _refusal(subject: str, expected: int | None, exc: APIError) -> Exception:
+    code = int(exc.err_code or 0)
+    if code == WRONG_LAST_SEQUENCE:
+        return Conflict(subject, expected, str(exc.description or ""))
+    return AppendFailed(code, str(exc.description or exc))
+
+
+T = TypeVar("T")
+
+
+async def retry_on_conflict(
+    attempt: Callable[[], Awaitable[T]], *, attempts: int = 8, base_delay: float = 0.005
+) -> T:
+    """Run a load-decide-append `attempt` again when a concurrent writer got there first."""
+    for n in range(attempts):
+        try:
+            return await attempt()
+        except Conflict:
+            if n == attempts - 1:
+                raise
+            await asyncio.sleep(base_delay * (2**n))
+    raise AssertionError("unreachable")

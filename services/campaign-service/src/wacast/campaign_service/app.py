@@ -1,0 +1,11 @@
+"""Wiring of the campaign-service: what it subscribes to and what runs in the background."""
+
+from __future__ import annotations
+
+from wacast.runtime.service import ServiceContext
+
+from wacast.campaign_service.settings import Settings
+
+
+async def setup(ctx: ServiceContext[Settings]) -> None:
+    """Owns leads, media references and campaigns; emits send requests."""

@@ -1,0 +1,11 @@
+"""Wiring of the device-gateway: what it subscribes to and what runs in the background."""
+
+from __future__ import annotations
+
+from wacast.runtime.service import ServiceContext
+
+from wacast.device_gateway.settings import Settings
+
+
+async def setup(ctx: ServiceContext[Settings]) -> None:
+    """Owns WhatsApp sessions: devices, pairing, connection health and paced send lanes."""
