@@ -6,11 +6,10 @@ it failed, so an operator can inspect and replay it. The consumer that sent it g
 
 from __future__ import annotations
 
-from prometheus_client import Counter
-
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError
+from prometheus_client import Counter
 
 from wacast.contracts.streams import DEAD_LETTER_KEY
 from wacast.contracts.subjects import Topology
@@ -57,9 +56,7 @@ class DeadLetters:
         error: BaseException | str,
     ) -> None:
         reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        hdrs = {
-            k: v for k, v in (headers or {}).items() if not k.startswith("Nats-")
-        }
+        hdrs = {k: v for k, v in (headers or {}).items() if not k.startswith("Nats-")}
         hdrs.update(
             {
                 ERROR_HEADER: reason[:MAX_ERROR_CHARS].replace("\r", " ").replace("\n", " "),

@@ -175,7 +175,9 @@ class EventStore:
         except NoRespondersError:
             raise AppendFailed(503, f"no stream listens on {subject}") from None
         except NatsTimeout:
-            raise AppendFailed(408, f"no acknowledgement for the batch ending on {subject}") from None
+            raise AppendFailed(
+                408, f"no acknowledgement for the batch ending on {subject}"
+            ) from None
         ack = json.loads(reply.data) if reply.data else {}
         error = ack.get("error")
         if error:
@@ -205,7 +207,9 @@ class EventStore:
         seq = after + 1
         while True:
             try:
-                msg = await self.js.get_msg(stream, seq=seq, subject=subject, next=True, direct=True)
+                msg = await self.js.get_msg(
+                    stream, seq=seq, subject=subject, next=True, direct=True
+                )
             except NotFoundError:
                 return found
             data = msg.data or b""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -46,7 +47,12 @@ def http_server(app: Any, host: str, port: int, *, handle_signals: bool = False)
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
     )
-    server = uvicorn.Server(config)
-    if not handle_signals:
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    return server
+    return uvicorn.Server(config) if handle_signals else _HostedServer(config)
+
+
+class _HostedServer(uvicorn.Server):
+    """Leaves signals to the service host, which stops everything in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from nats.aio.client import Client
-from nats.js.api import KeyValueConfig, ObjectStoreConfig, StreamConfig
+from nats.js.api import (
+    DiscardPolicy,
+    KeyValueConfig,
+    ObjectStoreConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 
 from wacast.contracts.streams import (
@@ -22,9 +31,9 @@ LEASE_TTL_SECONDS = 15.0
 async def ensure_streams(nc: Client, topology: Topology, replicas: int = 1) -> None:
     js = nc.jetstream()
     for spec in ALL:
-        config = StreamConfig(**spec.config(topology, replicas))  # type: ignore[arg-type]
+        config = stream_config(spec.config(topology, replicas))
         try:
-            await js.stream_info(config.name)  # type: ignore[arg-type]
+            await js.stream_info(spec.name(topology))
         except NotFoundError:
             try:
                 await js.add_stream(config)
@@ -35,6 +44,18 @@ async def ensure_streams(nc: Client, topology: Topology, replicas: int = 1) -> N
             await js.update_stream(config)
     await DeadLetters(nc, topology).ensure(replicas)
     await ensure_buckets(nc, topology, replicas)
+
+
+def stream_config(options: dict[str, Any]) -> StreamConfig:
+    """nats-py's config from the contract's plain options (enums by value)."""
+    return StreamConfig(
+        **{
+            **options,
+            "storage": StorageType(options["storage"]),
+            "retention": RetentionPolicy(options["retention"]),
+            "discard": DiscardPolicy(options["discard"]),
+        }
+    )
 
 
 async def ensure_buckets(nc: Client, topology: Topology, replicas: int = 1) -> None:
@@ -50,8 +71,11 @@ async def ensure_buckets(nc: Client, topology: Topology, replicas: int = 1) -> N
             await js.create_object_store(
                 bucket,
                 ObjectStoreConfig(
-                    bucket=bucket, description=description, replicas=replicas, storage="file"
-                ),  # type: ignore[arg-type]
+                    bucket=bucket,
+                    description=description,
+                    replicas=replicas,
+                    storage=StorageType.FILE,
+                ),
             )
     leases = topology.bucket(LEASES_BUCKET)
     try:

@@ -176,6 +176,4 @@ def run(
         print(f"{name}: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(name, settings.log_level, settings.log_format)
-    asyncio.run(
-        serve(name, settings, port_of(settings), setup, needs_database=needs_database)
-    )
+    asyncio.run(serve(name, settings, port_of(settings), setup, needs_database=needs_database))

@@ -31,6 +31,7 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True):
     http_host: str = "127.0.0.1"
     """Address of the health, readiness and metrics endpoint."""
     log_level: str = "INFO"
+    """DEBUG, INFO, WARNING or ERROR."""
     log_format: str = "json"
     """`json` (one object per line) or `text`."""
     clock: str = "system"

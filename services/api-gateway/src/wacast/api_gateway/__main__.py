@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from wacast.runtime.service import run
-
 from wacast.api_gateway.app import setup
 from wacast.api_gateway.settings import Settings
+from wacast.runtime.service import run
 
 
 def main() -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from wacast.runtime.service import run
-
 from wacast.campaign_service.app import setup
 from wacast.campaign_service.settings import Settings
+from wacast.runtime.service import run
 
 
 def main() -> None:

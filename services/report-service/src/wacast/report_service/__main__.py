@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from wacast.runtime.service import run
-
 from wacast.report_service.app import setup
 from wacast.report_service.settings import Settings
+from wacast.runtime.service import run
 
 
 def main() -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from wacast.runtime.service import ServiceContext
-
 from wacast.report_service.settings import Settings
+from wacast.runtime.service import ServiceContext
 
 
 async def setup(ctx: ServiceContext[Settings]) -> None:

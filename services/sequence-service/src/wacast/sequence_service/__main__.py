@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from wacast.runtime.service import run
-
 from wacast.sequence_service.app import setup
 from wacast.sequence_service.settings import Settings
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from wacast.runtime.service import ServiceContext
-
 from wacast.sequence_service.settings import Settings
 
 

@@ -17,7 +17,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sim_seed: int = 0
     """Seed of the simulator's random choices (0: random)."""
     log_level: str = "INFO"
+    """DEBUG, INFO, WARNING or ERROR."""
     log_format: str = "json"
+    """`json` (one object per line) or `text`."""
 
     def __post_init__(self) -> None:
         if self.sim_profile not in ("realistic", "bench"):

@@ -1,0 +1,361 @@
+"""The projection runner: streams into Postgres tables, exactly once.
+
+The Postgres checkpoint per (projection, stream) is the only cursor. The runner reads each
+stream from checkpoint + 1 with an ephemeral, unacknowledged pull consumer (no durable ack
+floor to disagree with), applies a batch, and commits the rows and the new checkpoint in one
+transaction. The checkpoint update is compare-and-set, so a runner whose schema was swapped
+by a rebuild (or that raced another replica) notices, rolls back and resumes from the table.
+A payload that cannot be decoded, or an event whose apply keeps failing, goes to the
+dead-letter stream and the runner goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client import Counter, Gauge, Histogram
+
+from wacast.contracts.base import Event
+from wacast.contracts.streams import StreamSpec, codec
+from wacast.contracts.subjects import Topology
+from wacast.runtime.deadletter import DeadLetters
+
+log = logging.getLogger("wacast.projection")
+
+APPLIED = Counter("wacast_projection_events_applied_total", "Events applied", ["projection"])
+LAG = Gauge(
+    "wacast_projection_lag_events", "Events behind the stream's end", ["projection", "stream"]
+)
+BATCH_SECONDS = Histogram(
+    "wacast_projection_batch_seconds", "Time to apply and commit one batch", ["projection"]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """An event as a projection sees it: where it sits, and when it happened."""
+
+    stream: str
+    seq: int
+    subject: str
+    event: Event
+
+    @property
+    def occurred_at(self) -> datetime:
+        return self.event.occurred_at
+
+
+DbConnection = asyncpg.Connection | PoolConnectionProxy
+"""What projections write through: a plain or a pooled asyncpg connection."""
+
+
+class Projection(Protocol):
+    """Tables built from events. `apply` must only use event data, never `now()`."""
+
+    name: str
+    streams: Sequence[StreamSpec]
+
+    async def migrate(self, conn: DbConnection) -> None:
+        """Create the tables in the current schema (search_path is set by the runner)."""
+
+    async def apply(self, conn: DbConnection, batch: Sequence[Envelope]) -> None:
+        """Write the effect of `batch` (one stream's events, in order)."""
+
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InvalidCachedStatementError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.AdminShutdownError,
+)
+"""Failures of the database or the bus, not of an event: retry, never dead-letter."""
+
+
+class CheckpointMoved(Exception):
+    """The stored checkpoint is not where this runner left it: resume from the table."""
+
+
+RETRY_WHOLE: tuple[type[BaseException], ...] = (CheckpointMoved, *TRANSIENT)
+
+
+CHECKPOINTS_DDL = """
+CREATE TABLE IF NOT EXISTS projection_checkpoints (
+    projection text NOT NULL,
+    stream text NOT NULL,
+    seq bigint NOT NULL,
+    PRIMARY KEY (projection, stream)
+)
+"""
+
+
+async def prepare_schema(conn: DbConnection, schema: str, projection: Projection) -> None:
+    async with conn.transaction():
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+        await conn.execute(CHECKPOINTS_DDL)
+        await projection.migrate(conn)
+        for spec in projection.streams:
+            await conn.execute(
+                "INSERT INTO projection_checkpoints VALUES ($1, $2, 0) ON CONFLICT DO NOTHING",
+                projection.name,
+                spec.key,
+            )
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        projection: Projection,
+        *,
+        pool: asyncpg.Pool,
+        nc: Client,
+        topology: Topology,
+        schema: str,
+        dead_letters: DeadLetters,
+        batch_size: int = 1000,
+        idle_wait: float = 0.5,
+    ) -> None:
+        self.projection = projection
+        self.pool = pool
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.topology = topology
+        self.schema = schema
+        self.dead_letters = dead_letters
+        self.batch_size = batch_size
+        self.idle_wait = idle_wait
+        self._applied: dict[str, int] = {}
+        self._progress = asyncio.Condition()
+
+    # reading your own writes ---------------------------------------------------
+    def position(self, stream_key: str) -> int:
+        return self._applied.get(stream_key, 0)
+
+    async def wait_until(self, stream_key: str, seq: int, timeout: float = 2.0) -> bool:
+        """Wait (bounded) until `seq` of `stream_key` is applied; False when it was not."""
+        if self.position(stream_key) >= seq:
+            return True
+        async with self._progress:
+            try:
+                await asyncio.wait_for(
+                    self._progress.wait_for(lambda: self.position(stream_key) >= seq), timeout
+                )
+            except TimeoutError:
+                return False
+        return True
+
+    # running ----------------------------------------------------------------------
+    async def prepare(self) -> None:
+        async with self.pool.acquire() as conn:
+            await prepare_schema(conn, self.schema, self.projection)
+
+    async def run(self) -> None:
+        """Follow every stream of the projection until cancelled."""
+        await self.prepare()
+        async with asyncio.TaskGroup() as group:
+            for spec in self.projection.streams:
+                group.create_task(self._follow(spec, until=None))
+
+    async def catch_up(self) -> dict[str, int]:
+        """Apply everything stored now, then return; used by rebuild and tests."""
+        await self.prepare()
+        targets: dict[str, int] = {}
+        for spec in self.projection.streams:
+            info = await self.js.stream_info(spec.name(self.topology))
+            targets[spec.key] = int(info.state.last_seq)
+        for spec in self.projection.streams:
+            await self._follow(spec, until=targets[spec.key])
+        return targets
+
+    async def _follow(self, spec: StreamSpec, until: int | None) -> None:
+        delay = 0.1
+        while True:
+            try:
+                if await self._read(spec, until):
+                    return
+            except CheckpointMoved:
+                log.info("checkpoint moved under %s/%s; resuming", self.projection.name, spec.key)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # The bus or the database went away: resume from the checkpoint when back.
+                log.warning("%s/%s interrupted: %r", self.projection.name, spec.key, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _checkpoint(self, spec: StreamSpec) -> int:
+        async with self.pool.acquire() as conn:
+            seq = await conn.fetchval(
+                f'SELECT seq FROM "{self.schema}".projection_checkpoints '
+                "WHERE projection = $1 AND stream = $2",
+                self.projection.name,
+                spec.key,
+            )
+        return int(seq or 0)
+
+    async def _read(self, spec: StreamSpec, until: int | None) -> bool:
+        position = await self._checkpoint(spec)
+        await self._advance(spec.key, position)
+        if until is not None and position >= until:
+            return True
+        stream = spec.name(self.topology)
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=position + 1,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=60.0,
+            max_waiting=1,
+            mem_storage=True,
+        )
+        sub = await self.js.pull_subscribe(
+            "", durable=None, stream=stream, config=config, pending_msgs_limit=-1
+        )
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(self.batch_size, timeout=self.idle_wait)
+                except NatsTimeout:
+                    if until is not None and position >= until:
+                        return True
+                    await self._measure_lag(spec, position)
+                    continue
+                position = await self._apply(spec, msgs, expected=position)
+                if until is not None and position >= until:
+                    return True
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _apply(self, spec: StreamSpec, msgs: list[Msg], expected: int) -> int:
+        decoder = codec(spec)
+        batch: list[Envelope] = []
+        poison: list[tuple[Msg, BaseException]] = []
+        last = expected
+        for msg in msgs:
+            seq = msg.metadata.sequence.stream
+            if seq <= last:
+                continue  # already applied: a redelivered message
+            last = seq
+            try:
+                batch.append(Envelope(spec.key, seq, msg.subject, decoder.decode(msg.data)))
+            except Exception as exc:
+                poison.append((msg, exc))
+        for msg, error in poison:
+            await self._dead_letter(spec, msg, error)
+        if last == expected:
+            return expected
+        started = time.perf_counter()
+        try:
+            await self._commit(spec, batch, expected, last)
+        except RETRY_WHOLE:
+            raise
+        except Exception as exc:
+            log.warning("batch of %s failed (%s); applying one by one", spec.key, exc)
+            await self._apply_one_by_one(spec, batch, msgs, expected, last)
+        BATCH_SECONDS.labels(self.projection.name).observe(time.perf_counter() - started)
+        APPLIED.labels(self.projection.name).inc(len(batch))
+        await self._advance(spec.key, last)
+        return last
+
+    async def _apply_one_by_one(
+        self, spec: StreamSpec, batch: list[Envelope], msgs: list[Msg], expected: int, last: int
+    ) -> None:
+        by_seq = {m.metadata.sequence.stream: m for m in msgs}
+        position = expected
+        for envelope in batch:
+            try:
+                await self._commit(spec, [envelope], position, envelope.seq)
+            except RETRY_WHOLE:
+                raise
+            except Exception as exc:
+                await self._dead_letter(spec, by_seq[envelope.seq], exc)
+                await self._commit(spec, [], position, envelope.seq)
+            position = envelope.seq
+        if position < last:
+            await self._commit(spec, [], position, last)
+
+    async def _commit(
+        self, spec: StreamSpec, batch: Sequence[Envelope], old: int, new: int
+    ) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
+            if batch:
+                await self.projection.apply(conn, batch)
+            status = await conn.execute(
+                "UPDATE projection_checkpoints SET seq = $4 "
+                "WHERE projection = $1 AND stream = $2 AND seq = $3",
+                self.projection.name,
+                spec.key,
+                old,
+                new,
+            )
+            if status != "UPDATE 1":
+                raise CheckpointMoved(spec.key)
+
+    async def _dead_letter(self, spec: StreamSpec, msg: Msg, exc: BaseException) -> None:
+        log.error("dead-lettering %s seq %s: %s", spec.key, msg.metadata.sequence.stream, exc)
+        await self.dead_letters.send(
+            stream=spec.key,
+            consumer=f"projection-{self.projection.name}",
+            subject=msg.subject,
+            seq=msg.metadata.sequence.stream,
+            data=msg.data,
+            headers=msg.headers,
+            error=exc,
+        )
+
+    async def _advance(self, stream_key: str, seq: int) -> None:
+        async with self._progress:
+            self._applied[stream_key] = seq
+            self._progress.notify_all()
+
+    async def _measure_lag(self, spec: StreamSpec, position: int) -> None:
+        with contextlib.suppress(Exception):
+            info = await self.js.stream_info(spec.name(self.topology))
+            LAG.labels(self.projection.name, spec.key).set(max(0, info.state.last_seq - position))
+
+
+async def rebuild(
+    projection: Projection,
+    *,
+    pool: asyncpg.Pool,
+    nc: Client,
+    topology: Topology,
+    schema: str,
+    dead_letters: DeadLetters,
+) -> dict[str, int]:
+    """Replay every stream into a shadow schema, then swap it in by rename in one transaction.
+
+    Live runners on the old schema notice the swap through their checkpoint and resume from
+    the rebuilt tables' position.
+    """
+    shadow = f"{schema}__rebuild"
+    async with pool.acquire() as conn:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{shadow}" CASCADE')
+    runner = ProjectionRunner(
+        projection, pool=pool, nc=nc, topology=topology, schema=shadow, dead_letters=dead_letters
+    )
+    positions = await runner.catch_up()
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.execute(f'ALTER SCHEMA "{shadow}" RENAME TO "{schema}"')
+    return positions

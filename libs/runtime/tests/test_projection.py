@@ -1,0 +1,238 @@
+"""The projection runner applies each event exactly once, whatever happens around it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from nats.aio.client import Client
+
+from wacast.contracts.devices import DeviceEvent, DeviceRegistered, DeviceRenamed
+from wacast.contracts.streams import DEVICES, StreamSpec
+from wacast.contracts.subjects import Topology
+from wacast.runtime.deadletter import ERROR_HEADER, ORIGIN_SEQ, DeadLetters
+from wacast.runtime.eventstore import Append, EventStore
+from wacast.runtime.projection import Envelope, ProjectionRunner, rebuild
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+class DeviceNames:
+    """A small real projection: device names, rename counts, last change time."""
+
+    name = "device_names"
+    streams: Sequence[StreamSpec] = (DEVICES,)
+
+    async def migrate(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS device_names ("
+            " device_id text PRIMARY KEY, name text NOT NULL, renames int NOT NULL,"
+            " changed_at timestamptz NOT NULL, last_seq bigint NOT NULL)"
+        )
+
+    async def apply(self, conn: asyncpg.Connection, batch: Sequence[Envelope]) -> None:
+        for env in batch:
+            event: DeviceEvent = env.event  # type: ignore[assignment]
+            if isinstance(event, DeviceRegistered):
+                await conn.execute(
+                    "INSERT INTO device_names VALUES ($1, $2, 0, $3, $4)",
+                    event.device_id,
+                    event.name,
+                    env.occurred_at,
+                    env.seq,
+                )
+            elif isinstance(event, DeviceRenamed):
+                if event.name == "poison":
+                    raise ValueError("this projection cannot take that name")
+                await conn.execute(
+                    "UPDATE device_names SET name = $2, renames = renames + 1,"
+                    " changed_at = $3, last_seq = $4 WHERE device_id = $1",
+                    event.device_id,
+                    event.name,
+                    env.occurred_at,
+                    env.seq,
+                )
+
+
+def runner(
+    pool: asyncpg.Pool, nc: Client, topology: Topology, schema: str = "live", batch: int = 7
+) -> ProjectionRunner:
+    return ProjectionRunner(
+        DeviceNames(),
+        pool=pool,
+        nc=nc,
+        topology=topology,
+        schema=schema,
+        dead_letters=DeadLetters(nc, topology),
+        batch_size=batch,
+        idle_wait=0.05,
+    )
+
+
+async def write_history(
+    store: EventStore, topology: Topology, devices: int, renames: int, first: int = 0
+) -> int:
+    items: list[Append] = []
+    for d in range(first, first + devices):
+        dev = f"dev{d}"
+        subject = topology.device("acme", dev)
+        at = T0 + timedelta(minutes=d)
+        items.append(
+            Append(
+                subject,
+                DeviceRegistered(
+                    tenant_id="acme", occurred_at=at, device_id=dev, name=f"phone {d}", driver="sim"
+                ),
+                f"reg-{dev}",
+            )
+        )
+        for r in range(renames):
+            items.append(
+                Append(
+                    subject,
+                    DeviceRenamed(
+                        tenant_id="acme",
+                        occurred_at=at + timedelta(seconds=r + 1),
+                        device_id=dev,
+                        name=f"phone {d} v{r}",
+                    ),
+                    f"ren-{dev}-{r}",
+                )
+            )
+    last = 0
+    for start in range(0, len(items), 100):
+        last = (await store.append_batch(items[start : start + 100])).seq
+    return last
+
+
+async def table(pool: asyncpg.Pool, schema: str = "live") -> list[tuple[object, ...]]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(f'SELECT * FROM "{schema}".device_names ORDER BY device_id')
+    return [tuple(r) for r in rows]
+
+
+async def test_a_clean_pass_applies_every_event_once_with_event_timestamps(
+    pool: asyncpg.Pool, nc: Client, store: EventStore, streams: Topology
+) -> None:
+    last = await write_history(store, streams, devices=20, renames=3)
+
+    positions = await runner(pool, nc, streams).catch_up()
+
+    assert positions[DEVICES.key] == last
+    rows = await table(pool)
+    assert len(rows) == 20
+    assert rows[0] == ("dev0", "phone 0 v2", 3, T0 + timedelta(seconds=3), rows[0][4])
+
+
+async def test_redelivered_events_are_not_applied_twice(
+    pool: asyncpg.Pool, nc: Client, store: EventStore, streams: Topology
+) -> None:
+    await write_history(store, streams, devices=5, renames=2)
+    live = runner(pool, nc, streams)
+    await live.catch_up()
+    before = await table(pool)
+
+    # The same events come again (a consumer redelivery): the checkpoint turns them away.
+    js = nc.jetstream()
+    sub = await js.pull_subscribe("", durable=None, stream=DEVICES.name(streams))
+    again = await sub.fetch(15, timeout=2)
+    assert await live._apply(DEVICES, again, expected=live.position(DEVICES.key)) == live.position(
+        DEVICES.key
+    )
+    await live.catch_up()
+
+    assert await table(pool) == before
+
+
+async def test_a_runner_killed_between_batches_resumes_to_the_same_rows(
+    pool: asyncpg.Pool, nc: Client, store: EventStore, streams: Topology, database_url: str
+) -> None:
+    await write_history(store, streams, devices=30, renames=4)
+    first = runner(pool, nc, streams, batch=5)
+    task = asyncio.create_task(first.run())
+    assert await first.wait_until(DEVICES.key, 40, timeout=10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert first.position(DEVICES.key) < 150
+
+    await runner(pool, nc, streams, batch=5).catch_up()
+    await runner(pool, nc, streams, schema="clean", batch=1000).catch_up()
+    assert await table(pool) == await table(pool, "clean")
+    assert len(await table(pool)) == 30
+
+
+async def test_rebuild_from_zero_equals_the_live_tables_and_the_live_runner_follows(
+    pool: asyncpg.Pool, nc: Client, store: EventStore, streams: Topology
+) -> None:
+    await write_history(store, streams, devices=10, renames=2)
+    live = runner(pool, nc, streams)
+    task = asyncio.create_task(live.run())
+    assert await live.wait_until(DEVICES.key, 30, timeout=10)
+    before = await table(pool)
+
+    await rebuild(
+        DeviceNames(),
+        pool=pool,
+        nc=nc,
+        topology=streams,
+        schema="live",
+        dead_letters=DeadLetters(nc, streams),
+    )
+    assert await table(pool) == before
+
+    last = await write_history(store, streams, devices=2, renames=2, first=10)
+    last_new = await store.append(
+        streams.device("acme", "dev11"),
+        [DeviceRenamed(tenant_id="acme", occurred_at=T0, device_id="dev11", name="after")],
+        msg_id="after",
+        expected=None,
+    )
+    assert last_new.seq > last
+    assert await live.wait_until(DEVICES.key, last_new.seq, timeout=10)
+    rows = {r[0]: r for r in await table(pool)}
+    assert rows["dev11"][1] == "after"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_malformed_payload_goes_to_the_dead_letter_stream_and_the_runner_goes_on(
+    pool: asyncpg.Pool, nc: Client, store: EventStore, streams: Topology
+) -> None:
+    js = nc.jetstream()
+    await write_history(store, streams, devices=2, renames=0)
+    bad = await js.publish(streams.device("acme", "junk"), b'{"type": "DeviceRegistered", "x"')
+    await store.append(
+        streams.device("acme", "dev0"),
+        [DeviceRenamed(tenant_id="acme", occurred_at=T0, device_id="dev0", name="poison")],
+        msg_id="p",
+        expected=None,
+    )
+    await write_history(store, streams, devices=1, renames=0, first=2)  # after both
+
+    await runner(pool, nc, streams).catch_up()
+
+    assert [r[0] for r in await table(pool)] == ["dev0", "dev1", "dev2"]
+    dlq = await js.pull_subscribe("", durable=None, stream=streams.stream("DLQ"))
+    letters = await dlq.fetch(2, timeout=2)
+    assert {m.headers[ORIGIN_SEQ] for m in letters if m.headers} == {str(bad.seq), str(bad.seq + 1)}
+    assert all(m.headers and m.headers[ERROR_HEADER] for m in letters)
+    assert letters[0].data == b'{"type": "DeviceRegistered", "x"'
+
+
+async def test_read_your_writes_waits_for_the_projection_and_gives_up_when_bounded(
+    pool: asyncpg.Pool, nc: Client, store: EventStore, streams: Topology
+) -> None:
+    live = runner(pool, nc, streams)
+    assert not await live.wait_until(DEVICES.key, 1, timeout=0.1)
+    task = asyncio.create_task(live.run())
+    last = await write_history(store, streams, devices=1, renames=0)
+    assert await live.wait_until(DEVICES.key, last, timeout=5)
+    assert len(await table(pool)) == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
