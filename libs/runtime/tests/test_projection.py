@@ -26,6 +26,11 @@ class DeviceNames:
     name = "device_names"
     streams: Sequence[StreamSpec] = (DEVICES,)
 
+    def __init__(self, hang_at_batch: int = 0) -> None:
+        self.batches = 0
+        self.hang_at_batch = hang_at_batch
+        self.hung = asyncio.Event()
+
     async def migrate(self, conn: asyncpg.Connection) -> None:
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS device_names ("
@@ -34,6 +39,7 @@ class DeviceNames:
         )
 
     async def apply(self, conn: asyncpg.Connection, batch: Sequence[Envelope]) -> None:
+        self.batches += 1
         for env in batch:
             event: DeviceEvent = env.event  # type: ignore[assignment]
             if isinstance(event, DeviceRegistered):
@@ -55,13 +61,21 @@ class DeviceNames:
                     env.occurred_at,
                     env.seq,
                 )
+        if self.batches == self.hang_at_batch:
+            self.hung.set()
+            await asyncio.Event().wait()  # killed here, its rows written but not committed
 
 
 def runner(
-    pool: asyncpg.Pool, nc: Client, topology: Topology, schema: str = "live", batch: int = 7
+    pool: asyncpg.Pool,
+    nc: Client,
+    topology: Topology,
+    schema: str = "live",
+    batch: int = 7,
+    hang_at_batch: int = 0,
 ) -> ProjectionRunner:
     return ProjectionRunner(
-        DeviceNames(),
+        DeviceNames(hang_at_batch),
         pool=pool,
         nc=nc,
         topology=topology,
@@ -151,13 +165,15 @@ async def test_a_runner_killed_between_batches_resumes_to_the_same_rows(
     pool: asyncpg.Pool, nc: Client, store: EventStore, streams: Topology, database_url: str
 ) -> None:
     await write_history(store, streams, devices=30, renames=4)
-    first = runner(pool, nc, streams, batch=5)
+    first = runner(pool, nc, streams, batch=5, hang_at_batch=9)
     task = asyncio.create_task(first.run())
-    assert await first.wait_until(DEVICES.key, 40, timeout=10)
+    projection = first.projection
+    assert isinstance(projection, DeviceNames)
+    await asyncio.wait_for(projection.hung.wait(), 10)
+    assert 0 < first.position(DEVICES.key) < 150
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert first.position(DEVICES.key) < 150
 
     await runner(pool, nc, streams, batch=5).catch_up()
     await runner(pool, nc, streams, schema="clean", batch=1000).catch_up()

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +26,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
+from nats.aio.subscription import Subscription
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -226,14 +228,13 @@ class ProjectionRunner:
             max_waiting=1,
             mem_storage=True,
         )
-        sub = await self.js.pull_subscribe(
-            "", durable=None, stream=stream, config=config, pending_msgs_limit=-1
-        )
+        consumer = await self.js.add_consumer(stream, config)
+        pull = _Pull(self.nc, stream, str(consumer.name), self.batch_size, self.idle_wait)
+        await pull.start()
         try:
             while True:
-                try:
-                    msgs = await sub.fetch(self.batch_size, timeout=self.idle_wait)
-                except NatsTimeout:
+                msgs = await pull.next_batch()
+                if not msgs:  # the pull request expired: nothing new for idle_wait
                     if until is not None and position >= until:
                         return True
                     await self._measure_lag(spec, position)
@@ -243,7 +244,9 @@ class ProjectionRunner:
                     return True
         finally:
             with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+                await pull.stop()
+            with contextlib.suppress(Exception):
+                await self.js.delete_consumer(stream, str(consumer.name))
 
     async def _apply(self, spec: StreamSpec, msgs: list[Msg], expected: int) -> int:
         decoder = codec(spec)
@@ -251,7 +254,7 @@ class ProjectionRunner:
         poison: list[tuple[Msg, BaseException]] = []
         last = expected
         for msg in msgs:
-            seq = msg.metadata.sequence.stream
+            seq = _stream_seq(msg)
             if seq <= last:
                 continue  # already applied: a redelivered message
             last = seq
@@ -279,7 +282,7 @@ class ProjectionRunner:
     async def _apply_one_by_one(
         self, spec: StreamSpec, batch: list[Envelope], msgs: list[Msg], expected: int, last: int
     ) -> None:
-        by_seq = {m.metadata.sequence.stream: m for m in msgs}
+        by_seq = {_stream_seq(m): m for m in msgs}
         position = expected
         for envelope in batch:
             try:
@@ -312,12 +315,12 @@ class ProjectionRunner:
                 raise CheckpointMoved(spec.key)
 
     async def _dead_letter(self, spec: StreamSpec, msg: Msg, exc: BaseException) -> None:
-        log.error("dead-lettering %s seq %s: %s", spec.key, msg.metadata.sequence.stream, exc)
+        log.error("dead-lettering %s seq %s: %s", spec.key, _stream_seq(msg), exc)
         await self.dead_letters.send(
             stream=spec.key,
             consumer=f"projection-{self.projection.name}",
             subject=msg.subject,
-            seq=msg.metadata.sequence.stream,
+            seq=_stream_seq(msg),
             data=msg.data,
             headers=msg.headers,
             error=exc,
@@ -332,6 +335,118 @@ class ProjectionRunner:
         with contextlib.suppress(Exception):
             info = await self.js.stream_info(spec.name(self.topology))
             LAG.labels(self.projection.name, spec.key).set(max(0, info.state.last_seq - position))
+
+
+ACK_V1_TOKENS = 9
+"""`$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`"""
+
+
+def _ack_position(msg: Msg) -> tuple[int, int]:
+    """(stream sequence, messages pending after it) of a delivered message.
+
+    Read from its ack subject; cheaper than `msg.metadata`, which also builds a timestamp and
+    two dataclasses per message. Other subject shapes (with a domain) go through `metadata`.
+    """
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == ACK_V1_TOKENS:
+        return int(tokens[5]), int(tokens[8])
+    meta = msg.metadata
+    return meta.sequence.stream, meta.num_pending
+
+
+def _stream_seq(msg: Msg) -> int:
+    return _ack_position(msg)[0]
+
+
+class PullFailed(Exception):
+    """The server ended a pull request with an error, or lost it: resume from the table."""
+
+
+class _Pull:
+    """One ephemeral pull consumer, read through a plain subscription.
+
+    nats-py's `fetch` awaits every message through a task and a timeout of its own, which
+    cost more than decoding and applying the event. Here the subscription callback appends to
+    a buffer and the runner takes a batch at a time. The next pull request goes out as soon as
+    the previous one is used up, so the server delivers the next batch while this one is
+    applied; at most about two batches are buffered. One pull request is open at a time, as
+    the consumer's `max_waiting=1` requires.
+    """
+
+    def __init__(self, nc: Client, stream: str, consumer: str, batch: int, expires: float) -> None:
+        self.nc = nc
+        self.batch = batch
+        self.subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+        self.request = json.dumps({"batch": batch, "expires": int(expires * 1e9)}).encode()
+        self.stall = 2 * expires + 2.0
+        self.inbox = nc.new_inbox()
+        self.buffer: deque[Msg] = deque()
+        self.wanted = 0
+        """Messages the open pull request may still deliver (0: none is open)."""
+        self.idle = False
+        """The last pull request expired: nothing new was stored meanwhile."""
+        self.error: Exception | None = None
+        self.arrived = asyncio.Event()
+        self.sub: Subscription | None = None
+
+    async def start(self) -> None:
+        self.sub = await self.nc.subscribe(self.inbox, cb=self._receive)
+
+    async def stop(self) -> None:
+        if self.sub is not None:
+            await self.sub.unsubscribe()
+
+    async def _receive(self, msg: Msg) -> None:
+        if msg.reply:  # a stored message; status messages have no ack subject
+            self.buffer.append(msg)
+            self.wanted -= 1
+        else:
+            headers = msg.headers or {}
+            status = headers.get("Status", "")
+            if status == "100":  # idle heartbeat
+                return
+            self.wanted = 0
+            if status in ("404", "408"):  # no messages; request expired
+                self.idle = True
+            else:
+                self.error = PullFailed(f"pull ended: {status} {headers.get('Description', '')}")
+        self.arrived.set()
+
+    def _ready(self) -> bool:
+        if not self.buffer:
+            return False
+        if len(self.buffer) >= self.batch or self.wanted <= 0:
+            return True
+        return _ack_position(self.buffer[-1])[1] == 0  # the stream has nothing more yet
+
+    async def _pull(self) -> None:
+        self.wanted = self.batch
+        self.idle = False
+        await self.nc.publish(self.subject, self.request, reply=self.inbox)
+
+    async def next_batch(self) -> list[Msg]:
+        """Up to `batch` messages in stream order; [] when a pull request expired empty."""
+        while True:
+            self.arrived.clear()
+            if self.error is not None:
+                raise self.error
+            if self._ready():
+                break
+            if self.wanted <= 0:
+                if self.idle:
+                    self.idle = False
+                    return []
+                await self._pull()
+                continue
+            try:
+                async with asyncio.timeout(self.stall):
+                    await self.arrived.wait()
+            except TimeoutError:
+                raise PullFailed("the pull request neither delivered nor expired") from None
+        taken = [self.buffer.popleft() for _ in range(min(self.batch, len(self.buffer)))]
+        if self.wanted <= 0 and len(self.buffer) < self.batch:
+            await self._pull()  # the server sends the next batch while this one is applied
+        return taken
 
 
 async def rebuild(
