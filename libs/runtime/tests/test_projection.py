@@ -15,7 +15,7 @@ from wacast.contracts.streams import DEVICES, StreamSpec
 from wacast.contracts.subjects import Topology
 from wacast.runtime.deadletter import ERROR_HEADER, ORIGIN_SEQ, DeadLetters
 from wacast.runtime.eventstore import Append, EventStore
-from wacast.runtime.projection import Envelope, ProjectionRunner, rebuild
+from wacast.runtime.projection import DbConnection, Envelope, ProjectionRunner, rebuild
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -31,14 +31,14 @@ class DeviceNames:
         self.hang_at_batch = hang_at_batch
         self.hung = asyncio.Event()
 
-    async def migrate(self, conn: asyncpg.Connection) -> None:
+    async def migrate(self, conn: DbConnection) -> None:
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS device_names ("
             " device_id text PRIMARY KEY, name text NOT NULL, renames int NOT NULL,"
             " changed_at timestamptz NOT NULL, last_seq bigint NOT NULL)"
         )
 
-    async def apply(self, conn: asyncpg.Connection, batch: Sequence[Envelope]) -> None:
+    async def apply(self, conn: DbConnection, batch: Sequence[Envelope]) -> None:
         self.batches += 1
         for env in batch:
             event: DeviceEvent = env.event  # type: ignore[assignment]
