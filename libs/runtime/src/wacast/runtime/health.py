@@ -39,7 +39,9 @@ def health_handlers(service: str, checks: dict[str, ReadinessCheck]) -> list[HTT
 
 
 def health_app(service: str, checks: dict[str, ReadinessCheck]) -> Litestar:
-    return Litestar(route_handlers=health_handlers(service, checks), openapi_config=None)
+    return Litestar(
+        route_handlers=health_handlers(service, checks), openapi_config=None, logging_config=None
+    )
 
 
 def http_server(app: Any, host: str, port: int, *, handle_signals: bool = False) -> uvicorn.Server:

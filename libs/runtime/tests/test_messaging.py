@@ -1,0 +1,111 @@
+"""Commands get an answer, and event consumers survive poison."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from faststream.nats import NatsBroker
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from wacast.contracts.base import Reply
+from wacast.contracts.commands import DeviceCommand, RegisterDevice, RenameDevice
+from wacast.contracts.devices import DeviceRegistered
+from wacast.contracts.streams import DEVICES
+from wacast.contracts.subjects import Topology
+from wacast.runtime.commands import Requester, problem, serve_commands
+from wacast.runtime.consumer import consume_events
+from wacast.runtime.deadletter import ERROR_HEADER, DeadLetters
+from wacast.runtime.eventstore import EventStore
+from wacast.runtime.projection import Envelope
+
+AT = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def broker(nats_url: str) -> AsyncIterator[NatsBroker]:
+    created = NatsBroker(nats_url)
+    await created.connect()
+    yield created
+    await created.stop()
+
+
+async def test_a_command_is_answered_by_its_owner_and_bad_input_gets_a_problem(
+    broker: NatsBroker, nc: Client, streams: Topology
+) -> None:
+    async def handle(command: DeviceCommand) -> Reply:
+        if isinstance(command, RegisterDevice):
+            return Reply(ok=True, id="d1", data={"name": command.name})
+        return problem("not_found", "No such device", 404)
+
+    serve_commands(broker, streams, "devices", DeviceCommand, handle)
+    await broker.start()
+    requester = Requester(nc, streams, timeout=3)
+
+    ok = await requester.send(RegisterDevice(tenant_id="acme", name="front desk", driver="sim"))
+    refused = await requester.send(RenameDevice(tenant_id="acme", device_id="nope", name="x"))
+    malformed = await nc.request(f"{streams.prefix}.cmd.devices.RegisterDevice", b"{", timeout=3)
+
+    assert ok.ok
+    assert ok.data == {"name": "front desk"}
+    assert refused.problem is not None
+    assert refused.problem.status == 404
+    assert b"invalid_request" in malformed.data
+
+
+async def test_a_command_nobody_serves_is_answered_unavailable(
+    nc: Client, streams: Topology
+) -> None:
+    reply = await Requester(nc, streams, timeout=1).send(
+        RegisterDevice(tenant_id="acme", name="x", driver="sim")
+    )
+    assert reply.problem is not None
+    assert reply.problem.status == 503
+
+
+async def test_a_consumer_dead_letters_poison_and_goes_on(
+    broker: NatsBroker, nc: Client, store: EventStore, streams: Topology, dead_letters: DeadLetters
+) -> None:
+    seen: list[str] = []
+    done = asyncio.Event()
+
+    async def handle(envelope: Envelope) -> None:
+        event = envelope.event
+        assert isinstance(event, DeviceRegistered)
+        if event.name == "explodes":
+            raise RuntimeError("handler cannot take this one")
+        seen.append(event.device_id)
+        if event.device_id == "last":
+            done.set()
+
+    consume_events(
+        broker,
+        streams,
+        dead_letters,
+        spec=DEVICES,
+        subject=streams.all_of("device"),
+        durable="test-consumer",
+        handle=handle,
+        max_deliver=2,
+    )
+    js = nc.jetstream()
+    await js.publish(streams.device("acme", "junk"), b"not json at all")
+    for device_id, name in (("first", "ok"), ("boom", "explodes"), ("last", "ok")):
+        event = DeviceRegistered(
+            tenant_id="acme", occurred_at=AT, device_id=device_id, name=name, driver="sim"
+        )
+        await store.append(event.subject(streams), [event], msg_id=device_id, expected=0)
+    await broker.start()
+
+    await asyncio.wait_for(done.wait(), 20)
+    assert seen == ["first", "last"]
+    dlq = await js.pull_subscribe("", durable=None, stream=streams.stream("DLQ"))
+    letters: list[Msg] = []
+    while len(letters) < 2:  # the handler failure is dead-lettered after its retry
+        letters += await dlq.fetch(2 - len(letters), timeout=10)
+    errors = sorted(m.headers[ERROR_HEADER] for m in letters if m.headers)
+    assert errors[0].startswith("DecodeError")
+    assert errors[1] == "RuntimeError: handler cannot take this one"
