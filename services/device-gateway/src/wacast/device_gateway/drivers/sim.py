@@ -1,0 +1,748 @@
+"""The `sim` driver: every device of this gateway over ONE WebSocket to the wa-simulator.
+
+Frames are msgspec JSON (services/wa-simulator/PROTOCOL.md); each WebSocket message is a
+JSON array of frames, so thousands of devices share a connection cheaply. Commands carry a
+`req_id`; their replies resolve futures. Network events become `DriverListener` calls,
+made in order by one dispatcher task, each guarded so one failing callback is only logged.
+
+The socket reconnects by itself with exponential backoff and jitter. While it is down,
+every connected device is reported disconnected; when it is back, every device the gateway
+wants online is connected again from its session. A device the simulator drops
+(`connection_lost`) is reconnected the same way, device by device. A send whose reply
+never comes is an unknown outcome (`accepted=None`): the caller must never resend it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import itertools
+import logging
+import os
+import random
+import struct
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import msgspec
+
+from wacast.device_gateway.drivers.base import (
+    DriverError,
+    DriverListener,
+    Inbound,
+    Outbound,
+    SendError,
+    Sent,
+)
+
+log = logging.getLogger(__name__)
+
+DRIVER_PATH = "/sim/v1/driver"
+MAX_BATCH = 2_000
+
+# ---- frames (the simulator's schema, mirrored: services never import each other) ---------
+
+
+class _Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=True):
+    req_id: str = ""
+
+
+class ConnectFrame(_Command, frozen=True, tag="connect"):
+    device_id: str
+    session: str
+
+
+class PairQrFrame(_Command, frozen=True, tag="pair_qr"):
+    device_id: str
+
+
+class PairCodeFrame(_Command, frozen=True, tag="pair_code"):
+    device_id: str
+    phone: str
+
+
+class TypingFrame(_Command, frozen=True, tag="typing"):
+    device_id: str
+    to: str
+    seconds: float = 0.0
+
+
+class SendFrame(_Command, frozen=True, tag="send"):
+    device_id: str
+    to: str
+    text: str = ""
+    media_kind: str | None = None
+    media_len: int = 0
+    media_sha256: str = ""
+    mime: str = ""
+    filename: str = ""
+    origin_message_id: str = ""
+    campaign_id: str = ""
+
+
+class DisconnectFrame(_Command, frozen=True, tag="disconnect"):
+    device_id: str
+
+
+class LogoutFrame(_Command, frozen=True, tag="logout"):
+    device_id: str
+
+
+class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    pass
+
+
+class OkEv(_Event, frozen=True, tag="ok"):
+    req_id: str
+
+
+class ErrorEv(_Event, frozen=True, tag="error"):
+    code: str
+    detail: str = ""
+    req_id: str = ""
+    device_id: str = ""
+
+
+class PairCodeEv(_Event, frozen=True, tag="pair_code"):
+    req_id: str
+    device_id: str
+    code: str
+
+
+class QrEv(_Event, frozen=True, tag="qr"):
+    device_id: str
+    code: str
+
+
+class PairedEv(_Event, frozen=True, tag="paired"):
+    device_id: str
+    phone: str
+    jid: str
+    session: str
+
+
+class ConnectedEv(_Event, frozen=True, tag="connected"):
+    device_id: str
+
+
+class DisconnectedEv(_Event, frozen=True, tag="disconnected"):
+    device_id: str
+    reason: str
+
+
+class LoggedOutEv(_Event, frozen=True, tag="logged_out"):
+    device_id: str
+    reason: str
+
+
+class BannedEv(_Event, frozen=True, tag="banned"):
+    device_id: str
+    until: datetime
+    reason: str
+
+
+class SendResultEv(_Event, frozen=True, tag="send_result"):
+    req_id: str
+    device_id: str
+    ok: bool
+    wa_message_id: str = ""
+    at: datetime | None = None
+    reason: str = ""
+    retryable: bool = False
+    accepted: bool | None = False
+
+
+class ReceiptEv(_Event, frozen=True, tag="receipt"):
+    device_id: str
+    wa_message_id: str
+    kind: Literal["delivered", "read"]
+    at: datetime
+
+
+class InboundEv(_Event, frozen=True, tag="inbound"):
+    device_id: str
+    sender: str = msgspec.field(name="from")
+    text: str
+    wa_message_id: str
+    at: datetime
+
+
+Reply = OkEv | ErrorEv | PairCodeEv | SendResultEv
+SimEvent = (
+    OkEv
+    | ErrorEv
+    | PairCodeEv
+    | QrEv
+    | PairedEv
+    | ConnectedEv
+    | DisconnectedEv
+    | LoggedOutEv
+    | BannedEv
+    | SendResultEv
+    | ReceiptEv
+    | InboundEv
+)
+_decoder = msgspec.json.Decoder(list[SimEvent])
+_encoder = msgspec.json.Encoder()
+
+# ---- a minimal RFC 6455 client (the workspace locks no WebSocket package) ---------------
+
+
+class WebSocketClosed(Exception):
+    pass
+
+
+def _mask(data: bytes, key: bytes) -> bytes:
+    size = len(data)
+    if not size:
+        return data
+    repeated = (key * (size // 4 + 1))[:size]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(repeated, "little")).to_bytes(
+        size, "little"
+    )
+
+
+def _frame(opcode: int, payload: bytes) -> bytes:
+    size = len(payload)
+    key = os.urandom(4)
+    if size < 126:
+        head = struct.pack("!BB", 0x80 | opcode, 0x80 | size)
+    elif size < 1 << 16:
+        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, size)
+    return head + key + _mask(payload, key)
+
+
+class WebSocketClient:
+    """Text/binary messages, fragmentation, ping/pong and close; no extensions."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._write_lock = asyncio.Lock()
+        self.closed = False
+
+    @classmethod
+    async def connect(cls, url: str, timeout: float) -> WebSocketClient:
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "http"):
+            raise ValueError(f"unsupported URL scheme in {url!r} (use ws:// or http://)")
+        host = parts.hostname or "127.0.0.1"
+        port = parts.port or 80
+        path = parts.path if parts.path not in ("", "/") else DRIVER_PATH
+        if parts.query:
+            path += "?" + parts.query
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        key = base64.b64encode(os.urandom(16))
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        except BaseException:
+            writer.close()
+            raise
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = {
+            name.strip().lower(): value.strip()
+            for name, sep, value in (line.partition(":") for line in lines)
+            if sep
+        }
+        expected = base64.b64encode(
+            hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
+        ).decode()
+        if " 101 " not in f"{status_line} " or headers.get("sec-websocket-accept") != expected:
+            writer.close()
+            raise ConnectionError(f"WebSocket handshake refused: {status_line}")
+        return cls(reader, writer)
+
+    async def send_text(self, data: bytes) -> None:
+        if self.closed:
+            raise WebSocketClosed("closed")
+        async with self._write_lock:
+            self._writer.write(_frame(0x1, data))
+            await self._writer.drain()
+
+    async def receive(self) -> bytes:
+        """The next data message; raises WebSocketClosed when the connection ends."""
+        parts: list[bytes] = []
+        try:
+            while True:
+                head = await self._reader.readexactly(2)
+                fin, opcode, size = head[0] & 0x80, head[0] & 0x0F, head[1] & 0x7F
+                if head[1] & 0x80:
+                    raise WebSocketClosed("the server masked a frame")
+                if size == 126:
+                    size = struct.unpack("!H", await self._reader.readexactly(2))[0]
+                elif size == 127:
+                    size = struct.unpack("!Q", await self._reader.readexactly(8))[0]
+                payload = await self._reader.readexactly(size) if size else b""
+                if opcode == 0x8:
+                    with contextlib.suppress(Exception):
+                        await self._send_control(0x8, payload[:2])
+                    raise WebSocketClosed("closed by the server")
+                if opcode == 0x9:
+                    await self._send_control(0xA, payload)
+                    continue
+                if opcode == 0xA:
+                    continue
+                parts.append(payload)
+                if fin:
+                    return b"".join(parts)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+            raise WebSocketClosed(str(exc) or type(exc).__name__) from None
+
+    async def _send_control(self, opcode: int, payload: bytes) -> None:
+        async with self._write_lock:
+            self._writer.write(_frame(opcode, payload))
+            await self._writer.drain()
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._send_control(0x8, struct.pack("!H", 1000)), 1.0)
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._writer.wait_closed(), 1.0)
+
+
+# ---- the driver ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Pending:
+    future: asyncio.Future[Reply]
+    device_id: str
+    is_send: bool
+    written: bool = False
+
+
+@dataclass(slots=True)
+class _Retry:
+    attempt: int = 0
+    handle: asyncio.TimerHandle | None = field(default=None)
+
+
+class SimDriver:
+    """`Driver` over the wa-simulator's multiplexed WebSocket protocol."""
+
+    name = "sim"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        request_timeout: float = 10.0,
+        send_timeout: float = 30.0,
+        backoff_min: float = 0.1,
+        backoff_max: float = 10.0,
+        seed: int | None = None,
+    ) -> None:
+        self.url = url
+        self.request_timeout = request_timeout
+        self.send_timeout = send_timeout
+        self.backoff_min = backoff_min
+        self.backoff_max = backoff_max
+        self._rng = random.Random(seed)
+        self._listener: DriverListener | None = None
+        self._ws: WebSocketClient | None = None
+        self._up = asyncio.Event()
+        self._closing = False
+        self._req_ids = itertools.count(1)
+        self._pending: dict[str, _Pending] = {}
+        self._outbox: list[tuple[str, bytes]] = []
+        self._outbox_ready = asyncio.Event()
+        self._events: asyncio.Queue[tuple[str, tuple[Any, ...]]] = asyncio.Queue()
+        self._online: dict[str, str] = {}
+        """Devices the gateway wants connected -> their session token."""
+        self._connected: set[str] = set()
+        self._pairing: set[str] = set()
+        self._retries: dict[str, _Retry] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.socket_connects = 0
+        """How many times the WebSocket was (re)opened: tests and benchmarks read it."""
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def start(self, listener: DriverListener) -> None:
+        """Open the WebSocket (waits up to `request_timeout` for the first connection; if
+        the simulator is not there yet, keeps trying in the background)."""
+        self._listener = listener
+        self._closing = False
+        self._tasks = [
+            asyncio.create_task(self._dispatch(), name="sim-driver-dispatch"),
+            asyncio.create_task(self._run(), name="sim-driver-socket"),
+        ]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._up.wait(), self.request_timeout)
+
+    async def close(self) -> None:
+        self._closing = True
+        for retry in self._retries.values():
+            if retry.handle is not None:
+                retry.handle.cancel()
+        self._retries.clear()
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self._fail_pending()
+
+    @property
+    def connected_devices(self) -> frozenset[str]:
+        return frozenset(self._connected)
+
+    # ---- Driver commands ------------------------------------------------------------------
+
+    async def connect(self, device_id: str, session: bytes | None) -> None:
+        """Bring a device online. Transient trouble (simulator unreachable, device cannot
+        reach WhatsApp for now) is retried in the background and reported through the
+        listener; only a void session raises (`DriverError` `logged_out`/`bad_session`)."""
+        if not session:
+            raise DriverError("no_session", f"{device_id} has no stored session; pair it first")
+        token = session.decode()
+        self._online[device_id] = token
+        self._cancel_retry(device_id)
+        if not self._up.is_set():
+            return
+        try:
+            await self._request(ConnectFrame(device_id=device_id, session=token), device_id)
+        except DriverError as exc:
+            if exc.code in ("logged_out", "bad_session"):
+                self._forget(device_id)
+                raise
+            self._schedule_reconnect(device_id)
+
+    async def pair_qr(self, device_id: str) -> None:
+        await self._request(PairQrFrame(device_id=device_id), device_id)
+        self._pairing.add(device_id)
+
+    async def pair_code(self, device_id: str, phone: str) -> str:
+        reply = await self._request(PairCodeFrame(device_id=device_id, phone=phone), device_id)
+        self._pairing.add(device_id)
+        if not isinstance(reply, PairCodeEv):
+            raise DriverError("protocol", f"unexpected reply {type(reply).__name__}")
+        return reply.code
+
+    async def typing(self, device_id: str, to: str, seconds: float) -> None:
+        await self._request(TypingFrame(device_id=device_id, to=to, seconds=seconds), device_id)
+        if seconds > 0:
+            await asyncio.sleep(seconds)
+
+    async def send(self, device_id: str, message: Outbound) -> Sent:
+        media = message.media
+        frame = SendFrame(
+            device_id=device_id,
+            to=message.to,
+            text=message.text,
+            media_kind=message.media_kind if media is not None else None,
+            media_len=len(media) if media is not None else 0,
+            media_sha256=hashlib.sha256(media).hexdigest() if media is not None else "",
+            mime=message.mime,
+            filename=message.filename,
+            origin_message_id=message.origin_message_id,
+            campaign_id=message.campaign_id,
+        )
+        if not self._up.is_set():
+            raise SendError("not_connected", retryable=True, accepted=False, detail="no socket")
+        req_id, pending = self._submit(frame, device_id, is_send=True)
+        try:
+            reply = await asyncio.wait_for(pending.future, self.send_timeout)
+        except TimeoutError:
+            self._pending.pop(req_id, None)
+            if not pending.written:
+                self._unqueue(req_id)
+                raise SendError(
+                    "not_connected", retryable=True, accepted=False, detail="never written"
+                ) from None
+            raise SendError(
+                "timeout", retryable=False, accepted=None, detail="no result from WhatsApp"
+            ) from None
+        if not isinstance(reply, SendResultEv):
+            detail = reply.detail if isinstance(reply, ErrorEv) else type(reply).__name__
+            raise SendError("protocol", retryable=False, accepted=None, detail=detail)
+        if not reply.ok:
+            raise SendError(reply.reason, retryable=reply.retryable, accepted=reply.accepted)
+        return Sent(wa_message_id=reply.wa_message_id, at=reply.at or datetime.now(UTC))
+
+    async def disconnect(self, device_id: str) -> None:
+        self._forget(device_id)
+        if self._up.is_set():
+            await self._request(DisconnectFrame(device_id=device_id), device_id)
+
+    async def logout(self, device_id: str) -> None:
+        self._forget(device_id)
+        await self._request(LogoutFrame(device_id=device_id), device_id)
+
+    # ---- requests -----------------------------------------------------------------------
+
+    def _submit(self, frame: _Command, device_id: str, *, is_send: bool) -> tuple[str, _Pending]:
+        req_id = str(next(self._req_ids))
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        pending = _Pending(future, device_id, is_send)
+        self._pending[req_id] = pending
+        self._outbox.append(
+            (req_id, _encoder.encode(msgspec.structs.replace(frame, req_id=req_id)))
+        )
+        self._outbox_ready.set()
+        return req_id, pending
+
+    def _unqueue(self, req_id: str) -> None:
+        self._outbox = [(r, data) for r, data in self._outbox if r != req_id]
+
+    async def _request(self, frame: _Command, device_id: str) -> Reply:
+        if not self._up.is_set():
+            raise DriverError("unavailable", "the simulator is not reachable")
+        req_id, pending = self._submit(frame, device_id, is_send=False)
+        try:
+            reply = await asyncio.wait_for(pending.future, self.request_timeout)
+        except TimeoutError:
+            self._pending.pop(req_id, None)
+            self._unqueue(req_id)
+            raise DriverError("timeout", "the simulator did not answer in time") from None
+        if isinstance(reply, ErrorEv):
+            raise DriverError(reply.code, reply.detail)
+        return reply
+
+    # ---- the socket ---------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.backoff_max, self.backoff_min * 2.0 ** max(0, attempt - 1))
+        return base * self._rng.uniform(0.5, 1.0)
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._closing:
+            try:
+                ws = await WebSocketClient.connect(self.url, self.request_timeout)
+            except (OSError, ConnectionError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                attempt += 1
+                delay = self._backoff(attempt)
+                log.info("simulator unreachable (%s); retrying in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            attempt = 0
+            self.socket_connects += 1
+            self._ws = ws
+            self._outbox = [(r, d) for r, d in self._outbox if r in self._pending]
+            self._up.set()
+            writer = asyncio.create_task(self._write(ws), name="sim-driver-writer")
+            for device_id in list(self._online):
+                if device_id not in self._connected:
+                    self._reconnect_device(device_id)
+            try:
+                await self._read(ws)
+            finally:
+                self._up.clear()
+                self._ws = None
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+                await ws.close()
+                self._socket_lost()
+            if not self._closing:
+                attempt += 1
+                await asyncio.sleep(self._backoff(attempt))
+
+    async def _write(self, ws: WebSocketClient) -> None:
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            while self._outbox:
+                batch, self._outbox = self._outbox[:MAX_BATCH], self._outbox[MAX_BATCH:]
+                await ws.send_text(b"[" + b",".join(data for _, data in batch) + b"]")
+                for req_id, _ in batch:
+                    pending = self._pending.get(req_id)
+                    if pending is not None:
+                        pending.written = True
+
+    async def _read(self, ws: WebSocketClient) -> None:
+        while True:
+            try:
+                data = await ws.receive()
+            except WebSocketClosed as exc:
+                if not self._closing:
+                    log.warning("simulator connection lost: %s", exc)
+                return
+            try:
+                frames = _decoder.decode(data)
+            except msgspec.DecodeError as exc:
+                log.error("undecodable frames from the simulator: %s", exc)
+                continue
+            for frame in frames:
+                try:
+                    self._on_frame(frame)
+                except Exception:
+                    log.exception("handling %s failed", type(frame).__name__)
+
+    def _socket_lost(self) -> None:
+        self._fail_pending()
+        for retry in self._retries.values():
+            if retry.handle is not None:
+                retry.handle.cancel()
+        self._retries.clear()
+        lost = sorted(self._connected | self._pairing)
+        self._connected.clear()
+        self._pairing.clear()
+        if not self._closing:
+            for device_id in lost:
+                self._emit("on_disconnected", device_id, "driver_connection_lost")
+
+    def _fail_pending(self) -> None:
+        pending, self._pending = self._pending, {}
+        self._outbox = []
+        for entry in pending.values():
+            if entry.future.done():
+                continue
+            if entry.is_send:
+                if entry.written:
+                    error = SendError(
+                        "connection_lost", retryable=False, accepted=None, detail="outcome unknown"
+                    )
+                else:
+                    error = SendError("not_connected", retryable=True, accepted=False)
+                entry.future.set_exception(error)
+            else:
+                entry.future.set_exception(DriverError("unavailable", "simulator connection lost"))
+            entry.future.exception()  # retrieved: nobody may be awaiting it any more
+
+    # ---- per-device reconnects ------------------------------------------------------------
+
+    def _reconnect_device(self, device_id: str) -> None:
+        retry = self._retries.get(device_id)
+        if retry is not None:
+            retry.handle = None
+        token = self._online.get(device_id)
+        if token is None or not self._up.is_set() or device_id in self._connected:
+            return
+        _, pending = self._submit(
+            ConnectFrame(device_id=device_id, session=token), device_id, is_send=False
+        )
+        pending.future.add_done_callback(lambda f: self._reconnect_done(device_id, f))
+
+    def _reconnect_done(self, device_id: str, future: asyncio.Future[Reply]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return  # the socket went away; its reconnect connects the device again
+        reply = future.result()
+        if not isinstance(reply, ErrorEv):
+            self._retries.pop(device_id, None)
+            return
+        if reply.code == "logged_out":
+            self._forget(device_id)  # the simulator sent logged_out itself
+        elif reply.code == "bad_session":
+            self._forget(device_id)
+            self._emit("on_logged_out", device_id, "bad_session")
+        else:
+            self._schedule_reconnect(device_id)
+
+    def _schedule_reconnect(self, device_id: str) -> None:
+        if device_id not in self._online or self._closing:
+            return
+        retry = self._retries.setdefault(device_id, _Retry())
+        if retry.handle is not None:
+            return
+        retry.attempt += 1
+        delay = self._backoff(retry.attempt)
+        retry.handle = asyncio.get_running_loop().call_later(
+            delay, self._reconnect_device, device_id
+        )
+
+    def _cancel_retry(self, device_id: str) -> None:
+        retry = self._retries.pop(device_id, None)
+        if retry is not None and retry.handle is not None:
+            retry.handle.cancel()
+
+    def _forget(self, device_id: str) -> None:
+        self._online.pop(device_id, None)
+        self._pairing.discard(device_id)
+        self._cancel_retry(device_id)
+
+    # ---- events -------------------------------------------------------------------------
+
+    def _on_frame(self, frame: SimEvent) -> None:
+        if isinstance(frame, OkEv | ErrorEv | PairCodeEv | SendResultEv) and frame.req_id:
+            pending = self._pending.pop(frame.req_id, None)
+            if pending is not None and not pending.future.done():
+                pending.future.set_result(frame)
+            return
+        match frame:
+            case ErrorEv():
+                log.warning("simulator error %s: %s", frame.code, frame.detail)
+            case QrEv():
+                self._emit("on_qr", frame.device_id, frame.code)
+            case PairedEv():
+                self._pairing.discard(frame.device_id)
+                self._online[frame.device_id] = frame.session
+                self._emit("on_paired", frame.device_id, frame.phone, frame.jid)
+                self._emit("on_session", frame.device_id, frame.session.encode())
+            case ConnectedEv():
+                self._connected.add(frame.device_id)
+                self._retries.pop(frame.device_id, None)
+                self._emit("on_connected", frame.device_id)
+            case DisconnectedEv():
+                self._device_offline(frame.device_id)
+                self._emit("on_disconnected", frame.device_id, frame.reason)
+                if frame.reason == "connection_lost":
+                    self._schedule_reconnect(frame.device_id)
+                elif frame.reason == "replaced":
+                    self._forget(frame.device_id)
+            case LoggedOutEv():
+                self._device_offline(frame.device_id)
+                self._forget(frame.device_id)
+                self._emit("on_logged_out", frame.device_id, frame.reason)
+            case BannedEv():
+                self._emit("on_banned", frame.device_id, frame.until, frame.reason)
+            case ReceiptEv():
+                self._emit("on_receipt", frame.device_id, frame.wa_message_id, frame.kind, frame.at)
+            case InboundEv():
+                message = Inbound(
+                    wa_message_id=frame.wa_message_id, sender=frame.sender, text=frame.text,
+                    at=frame.at,
+                )  # fmt: skip
+                self._emit("on_inbound", frame.device_id, message)
+            case _:
+                log.debug("ignored frame %s", type(frame).__name__)
+
+    def _device_offline(self, device_id: str) -> None:
+        """The device's session ended: its sends in flight have an unknown outcome now."""
+        self._connected.discard(device_id)
+        self._pairing.discard(device_id)
+        for req_id, pending in list(self._pending.items()):
+            if pending.is_send and pending.device_id == device_id and not pending.future.done():
+                del self._pending[req_id]
+                pending.future.set_exception(
+                    SendError(
+                        "connection_lost", retryable=False, accepted=None, detail="session dropped"
+                    )
+                )
+                pending.future.exception()
+
+    def _emit(self, callback: str, *args: Any) -> None:
+        self._events.put_nowait((callback, args))
+
+    async def _dispatch(self) -> None:
+        while True:
+            name, args = await self._events.get()
+            listener = self._listener
+            if listener is None:
+                continue
+            method: Callable[..., Awaitable[None]] = getattr(listener, name)
+            try:
+                await method(*args)
+            except Exception:
+                log.exception("listener %s(%s) failed", name, args[0] if args else "")
