@@ -295,10 +295,25 @@ class EnrollLeads(Command, frozen=True, kw_only=True):
     lead_ids: list[str]
 
 
+class EnrollLeadsByFilter(Command, frozen=True, kw_only=True):
+    """Enroll every lead that matches `filter` now (opted-out and deleted leads never
+    match); leads enrolled already are counted, not enrolled again."""
+
+    sequence_id: str
+    filter: Audience = msgspec.field(default_factory=Audience)
+
+
 class RemoveEnrollment(Command, frozen=True, kw_only=True):
     """Take a lead out of a sequence (its waiting messages are withdrawn)."""
 
     sequence_id: str
+    lead_id: str
+    reason: str = "requested"
+
+
+class RemoveLeadFromSequences(Command, frozen=True, kw_only=True):
+    """Take a lead out of every sequence it is enrolled in (waiting messages withdrawn)."""
+
     lead_id: str
     reason: str = "requested"
 
@@ -321,7 +336,9 @@ SequenceCommand = (
     | PauseSequence
     | ArchiveSequence
     | EnrollLeads
+    | EnrollLeadsByFilter
     | RemoveEnrollment
+    | RemoveLeadFromSequences
     | PauseEnrollment
     | ResumeEnrollment
 )

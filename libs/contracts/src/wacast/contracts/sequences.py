@@ -87,11 +87,17 @@ class EnrollmentEventBase(Event, frozen=True, kw_only=True):
 
 
 class EnrollmentStarted(EnrollmentEventBase, frozen=True, kw_only=True):
-    """`source`: `api` (enrolled by hand) or `trigger`."""
+    """`source`: `api` (enrolled by hand or by a filter) or `trigger`.
+
+    `nth` counts the lead's enrollments in the sequence (the enrollment id is derived from
+    sequence, lead and `nth`): a lead enrolls again only after its previous enrollment
+    ended, so it is in a sequence at most once at a time.
+    """
 
     lead_id: str
     device_id: str
     source: Literal["api", "trigger"] = "api"
+    nth: int = 1
 
 
 class EnrollmentStepScheduled(EnrollmentEventBase, frozen=True, kw_only=True):
@@ -102,9 +108,18 @@ class EnrollmentStepScheduled(EnrollmentEventBase, frozen=True, kw_only=True):
     due_at: datetime
 
 
+class EnrollmentStepRequested(EnrollmentEventBase, frozen=True, kw_only=True):
+    """The step's send request `message_id` was appended (to the lead's device `device_id`,
+    whose lane paces it); the step's timer is spent. Its outcome comes as a message event."""
+
+    step_id: str
+    message_id: str
+    device_id: str = ""
+
+
 class EnrollmentStepSent(EnrollmentEventBase, frozen=True, kw_only=True):
-    """The step's send request `message_id` was emitted; its outcome comes as a message
-    event, and the next step is scheduled from the moment it was sent."""
+    """The step's message `message_id` was sent (recorded from `MessageSent`; `occurred_at`
+    is when WhatsApp took it). The next step is scheduled from this moment."""
 
     step_id: str
     message_id: str
@@ -119,12 +134,17 @@ class EnrollmentStepFailed(EnrollmentEventBase, frozen=True, kw_only=True):
 
 
 class EnrollmentPaused(EnrollmentEventBase, frozen=True, kw_only=True):
-    """`reason`: `device_offline`, `reply`, `sequence_paused` or `requested`."""
+    """`reason`: `device_offline` (a step fell due while `device_id`, the lead's device, was
+    offline; resumed when it connects), `reply`, `sequence_paused` or `requested`."""
 
     reason: str
+    device_id: str = ""
 
 
 class EnrollmentResumed(EnrollmentEventBase, frozen=True, kw_only=True):
+    """`reason`: `device_connected`, `device_assigned` (the lead moved to an online
+    device) or `requested`. What fell due meanwhile is sent now, paced by the lane."""
+
     reason: str = ""
 
 
@@ -157,6 +177,7 @@ SequenceEvent = (
     | SequenceArchived
     | EnrollmentStarted
     | EnrollmentStepScheduled
+    | EnrollmentStepRequested
     | EnrollmentStepSent
     | EnrollmentStepFailed
     | EnrollmentPaused
