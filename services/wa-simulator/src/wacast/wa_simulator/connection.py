@@ -14,6 +14,7 @@ from wacast.wa_simulator.protocol import Event, encoder
 
 MAX_OUTBOX = 200_000
 MAX_BATCH_FRAMES = 2_000
+MAX_BATCH_BYTES = 1 << 20
 
 
 class DriverConnection:
@@ -38,9 +39,15 @@ class DriverConnection:
         self.ready.set()
 
     def take_batch(self) -> bytes | None:
-        """The next WebSocket message: a JSON array of up to MAX_BATCH_FRAMES frames."""
-        if not self.outbox:
+        """The next WebSocket message: a JSON array of frames (at most MAX_BATCH_FRAMES,
+        and about MAX_BATCH_BYTES unless one frame alone is larger)."""
+        outbox = self.outbox
+        if not outbox:
             return None
-        count = min(len(self.outbox), MAX_BATCH_FRAMES)
-        popleft = self.outbox.popleft
-        return b"[" + b",".join([popleft() for _ in range(count)]) + b"]"
+        frames = [outbox.popleft()]
+        size = len(frames[0])
+        while outbox and len(frames) < MAX_BATCH_FRAMES and size + len(outbox[0]) < MAX_BATCH_BYTES:
+            frame = outbox.popleft()
+            size += len(frame) + 1
+            frames.append(frame)
+        return b"[" + b",".join(frames) + b"]"

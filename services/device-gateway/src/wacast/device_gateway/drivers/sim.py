@@ -15,21 +15,21 @@ never comes is an unknown outcome (`accepted=None`): the caller must never resen
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import itertools
 import logging
-import os
 import random
-import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from wacast.device_gateway.drivers.base import (
     DriverError,
@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 DRIVER_PATH = "/sim/v1/driver"
 MAX_BATCH = 2_000
+MAX_BATCH_BYTES = 1 << 20
+MAX_MESSAGE = 64 << 20
 
 # ---- frames (the simulator's schema, mirrored: services never import each other) ---------
 
@@ -190,130 +192,31 @@ SimEvent = (
 _decoder = msgspec.json.Decoder(list[SimEvent])
 _encoder = msgspec.json.Encoder()
 
-# ---- a minimal RFC 6455 client (the workspace locks no WebSocket package) ---------------
+# ---- the socket ---------------------------------------------------------------------------
 
 
-class WebSocketClosed(Exception):
-    pass
+def driver_url(url: str) -> str:
+    """`ws://host:port` or `http://host:port` (the simulator's base URL) -> the driver URL."""
+    parts = urlsplit(url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    if scheme not in ("ws", "wss"):
+        raise ValueError(f"unsupported URL scheme in {url!r} (use ws:// or http://)")
+    path = parts.path if parts.path not in ("", "/") else DRIVER_PATH
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
 
 
-def _mask(data: bytes, key: bytes) -> bytes:
-    size = len(data)
-    if not size:
-        return data
-    repeated = (key * (size // 4 + 1))[:size]
-    return (int.from_bytes(data, "little") ^ int.from_bytes(repeated, "little")).to_bytes(
-        size, "little"
+async def open_socket(url: str, timeout: float) -> ClientConnection:
+    return await ws_connect(
+        url,
+        compression=None,  # loopback or a LAN: compressing costs more than it saves
+        proxy=None,
+        open_timeout=timeout,
+        max_size=MAX_MESSAGE,
+        max_queue=64,
+        ping_interval=20,
+        ping_timeout=20,
+        close_timeout=2,
     )
-
-
-def _frame(opcode: int, payload: bytes) -> bytes:
-    size = len(payload)
-    key = os.urandom(4)
-    if size < 126:
-        head = struct.pack("!BB", 0x80 | opcode, 0x80 | size)
-    elif size < 1 << 16:
-        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, size)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, size)
-    return head + key + _mask(payload, key)
-
-
-class WebSocketClient:
-    """Text/binary messages, fragmentation, ping/pong and close; no extensions."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._write_lock = asyncio.Lock()
-        self.closed = False
-
-    @classmethod
-    async def connect(cls, url: str, timeout: float) -> WebSocketClient:
-        parts = urlsplit(url)
-        if parts.scheme not in ("ws", "http"):
-            raise ValueError(f"unsupported URL scheme in {url!r} (use ws:// or http://)")
-        host = parts.hostname or "127.0.0.1"
-        port = parts.port or 80
-        path = parts.path if parts.path not in ("", "/") else DRIVER_PATH
-        if parts.query:
-            path += "?" + parts.query
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-        key = base64.b64encode(os.urandom(16))
-        writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-        except BaseException:
-            writer.close()
-            raise
-        status_line, *lines = head.decode("latin-1").split("\r\n")
-        headers = {
-            name.strip().lower(): value.strip()
-            for name, sep, value in (line.partition(":") for line in lines)
-            if sep
-        }
-        expected = base64.b64encode(
-            hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
-        ).decode()
-        if " 101 " not in f"{status_line} " or headers.get("sec-websocket-accept") != expected:
-            writer.close()
-            raise ConnectionError(f"WebSocket handshake refused: {status_line}")
-        return cls(reader, writer)
-
-    async def send_text(self, data: bytes) -> None:
-        if self.closed:
-            raise WebSocketClosed("closed")
-        async with self._write_lock:
-            self._writer.write(_frame(0x1, data))
-            await self._writer.drain()
-
-    async def receive(self) -> bytes:
-        """The next data message; raises WebSocketClosed when the connection ends."""
-        parts: list[bytes] = []
-        try:
-            while True:
-                head = await self._reader.readexactly(2)
-                fin, opcode, size = head[0] & 0x80, head[0] & 0x0F, head[1] & 0x7F
-                if head[1] & 0x80:
-                    raise WebSocketClosed("the server masked a frame")
-                if size == 126:
-                    size = struct.unpack("!H", await self._reader.readexactly(2))[0]
-                elif size == 127:
-                    size = struct.unpack("!Q", await self._reader.readexactly(8))[0]
-                payload = await self._reader.readexactly(size) if size else b""
-                if opcode == 0x8:
-                    with contextlib.suppress(Exception):
-                        await self._send_control(0x8, payload[:2])
-                    raise WebSocketClosed("closed by the server")
-                if opcode == 0x9:
-                    await self._send_control(0xA, payload)
-                    continue
-                if opcode == 0xA:
-                    continue
-                parts.append(payload)
-                if fin:
-                    return b"".join(parts)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            raise WebSocketClosed(str(exc) or type(exc).__name__) from None
-
-    async def _send_control(self, opcode: int, payload: bytes) -> None:
-        async with self._write_lock:
-            self._writer.write(_frame(opcode, payload))
-            await self._writer.drain()
-
-    async def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._send_control(0x8, struct.pack("!H", 1000)), 1.0)
-        self._writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._writer.wait_closed(), 1.0)
 
 
 # ---- the driver ---------------------------------------------------------------------------
@@ -348,14 +251,14 @@ class SimDriver:
         backoff_max: float = 10.0,
         seed: int | None = None,
     ) -> None:
-        self.url = url
+        self.url = driver_url(url)
         self.request_timeout = request_timeout
         self.send_timeout = send_timeout
         self.backoff_min = backoff_min
         self.backoff_max = backoff_max
         self._rng = random.Random(seed)
         self._listener: DriverListener | None = None
-        self._ws: WebSocketClient | None = None
+        self._ws: ClientConnection | None = None
         self._up = asyncio.Event()
         self._closing = False
         self._req_ids = itertools.count(1)
@@ -529,8 +432,10 @@ class SimDriver:
         attempt = 0
         while not self._closing:
             try:
-                ws = await WebSocketClient.connect(self.url, self.request_timeout)
-            except (OSError, ConnectionError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                ws = await open_socket(self.url, self.request_timeout)
+            except InvalidURI:
+                raise
+            except (OSError, TimeoutError, InvalidHandshake) as exc:
                 attempt += 1
                 delay = self._backoff(attempt)
                 log.info("simulator unreachable (%s); retrying in %.2fs", exc, delay)
@@ -559,23 +464,33 @@ class SimDriver:
                 attempt += 1
                 await asyncio.sleep(self._backoff(attempt))
 
-    async def _write(self, ws: WebSocketClient) -> None:
+    async def _write(self, ws: ClientConnection) -> None:
         while True:
             await self._outbox_ready.wait()
             self._outbox_ready.clear()
             while self._outbox:
-                batch, self._outbox = self._outbox[:MAX_BATCH], self._outbox[MAX_BATCH:]
-                await ws.send_text(b"[" + b",".join(data for _, data in batch) + b"]")
+                batch = self._take_batch()
+                await ws.send(b"[" + b",".join(data for _, data in batch) + b"]", text=True)
                 for req_id, _ in batch:
                     pending = self._pending.get(req_id)
                     if pending is not None:
                         pending.written = True
 
-    async def _read(self, ws: WebSocketClient) -> None:
+    def _take_batch(self) -> list[tuple[str, bytes]]:
+        size = count = 0
+        for _, data in self._outbox:
+            if count and (count >= MAX_BATCH or size + len(data) > MAX_BATCH_BYTES):
+                break
+            size += len(data) + 1
+            count += 1
+        batch, self._outbox = self._outbox[:count], self._outbox[count:]
+        return batch
+
+    async def _read(self, ws: ClientConnection) -> None:
         while True:
             try:
-                data = await ws.receive()
-            except WebSocketClosed as exc:
+                data = await ws.recv(decode=False)
+            except ConnectionClosed as exc:
                 if not self._closing:
                     log.warning("simulator connection lost: %s", exc)
                 return
