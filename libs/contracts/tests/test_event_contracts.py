@@ -135,7 +135,9 @@ def _examples() -> list[Event]:
             update_existing=True,
             total_rows=1200,
         ),
-        ld.LeadImportProgressed(**imp, rows_done=500, created=480, updated=15, failed=5),
+        ld.LeadImportProgressed(
+            **imp, rows_done=500, created=480, updated=15, failed=5, total_rows=1200
+        ),
         ld.LeadImportRowsFailed(**imp, errors=[RowError(row=17, reason="invalid phone")]),
         ld.LeadImportCompleted(**imp, rows=1200, created=1150, updated=30, failed=20),
         ld.LeadImportFailed(**imp, reason="no_phone_column", detail="columns: name, city"),
@@ -167,8 +169,10 @@ def _examples() -> list[Event]:
             retry=RetryPolicy(max_attempts=3, backoff_seconds=60),
             send_window=WINDOW,
         ),
-        c.CampaignScheduled(**camp, schedule_at=LATER),
-        c.CampaignTriggered(**camp, trigger_id="trg_01", source="schedule", audience_size=1150),
+        c.CampaignScheduled(**camp, schedule_at=LATER, queued=True),
+        c.CampaignTriggered(
+            **camp, trigger_id="trg_01", source="schedule", audience_size=1150, leads_seq=90210
+        ),
         c.CampaignPaused(**camp, reason="checking replies"),
         c.CampaignResumed(**camp),
         c.CampaignCancelled(**camp, reason="wrong price"),

@@ -1,8 +1,9 @@
 """Campaign events, owned by the campaign service. Subject `campaign.<tenant>.<id>`.
 
-Life: created (draft, or scheduled with `schedule_at`) -> triggered once -> completed
-(every send request emitted) -> finished (every message has an outcome). Paused and
-resumed in between; cancelled or failed end it early and fail what is still waiting.
+Life: created (pending, or scheduled with `schedule_at`) -> triggered once -> completed
+(every requested message has a final send outcome: sent, failed or cancelled) -> finished
+(the receipt window after completion has closed; the counts are final). Paused and resumed
+in between; cancelled or failed end it early and fail what is still waiting.
 """
 
 from __future__ import annotations
@@ -47,21 +48,29 @@ class CampaignCreated(CampaignEventBase, frozen=True, kw_only=True):
 
 
 class CampaignScheduled(CampaignEventBase, frozen=True, kw_only=True):
-    """It triggers by itself at `schedule_at` (set, or moved, after creation)."""
+    """It triggers by itself at `schedule_at` (set, or moved, after creation).
+
+    `queued`: a trigger found the tenant's running campaigns at their limit, so the campaign
+    waits as pending (due now) and triggers by itself when a slot frees.
+    """
 
     schedule_at: datetime
+    queued: bool = False
 
 
 class CampaignTriggered(CampaignEventBase, frozen=True, kw_only=True):
     """Sending starts; happens at most once per campaign.
 
     `trigger_id` is the decision's id (the idempotency key of the command, or the
-    schedule's); `audience_size` is 0 when not yet counted.
+    schedule's); `audience_size` is 0 when not yet counted. `leads_seq` is the LEADS
+    stream's last sequence when it triggered: the audience is frozen there (leads created
+    later are not in it) and the fan-out waits until the lead projection has reached it.
     """
 
     trigger_id: str
     source: Literal["api", "schedule"] = "api"
     audience_size: int = 0
+    leads_seq: int = 0
 
 
 class CampaignPaused(CampaignEventBase, frozen=True, kw_only=True):
@@ -81,7 +90,8 @@ class CampaignCancelled(CampaignEventBase, frozen=True, kw_only=True):
 
 
 class CampaignCompleted(CampaignEventBase, frozen=True, kw_only=True):
-    """Every send request has been emitted; outcomes may still be coming.
+    """Every send request has been emitted and every requested message has a final send
+    outcome (sent, failed or cancelled); delivery and read receipts may still come.
 
     `skipped` counts audience leads that got no request (opted out, no device).
     """
@@ -91,7 +101,8 @@ class CampaignCompleted(CampaignEventBase, frozen=True, kw_only=True):
 
 
 class CampaignFinished(CampaignEventBase, frozen=True, kw_only=True):
-    """Every message of the campaign has an outcome; nothing waits any more."""
+    """The receipt window after completion has closed: nothing waits any more and
+    `counts` are the campaign's final figures."""
 
     counts: MessageCounts
 

@@ -142,12 +142,14 @@ class LeadImportStarted(LeadImportEventBase, frozen=True, kw_only=True):
 
 
 class LeadImportProgressed(LeadImportEventBase, frozen=True, kw_only=True):
-    """Running totals after `rows_done` rows; also the import's resume point."""
+    """Running totals after `rows_done` rows; also the import's resume point.
+    `total_rows` is the file's number of data rows once counted (None before)."""
 
     rows_done: int
     created: int = 0
     updated: int = 0
     failed: int = 0
+    total_rows: int | None = None
 
 
 class LeadImportRowsFailed(LeadImportEventBase, frozen=True, kw_only=True):
