@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 from litestar import Request, WebSocket, delete, get, post, websocket
 from litestar.handlers import BaseRouteHandler
+from litestar.params import FromPath, FromQuery
 
 from wacast.wa_simulator import metrics
 from wacast.wa_simulator.connection import DriverConnection
@@ -72,7 +73,9 @@ def control_handlers(network: Network) -> list[BaseRouteHandler]:
         return network.stats()
 
     @get("/sim/v1/ledger", sync_to_thread=False)
-    def ledger(device_id: str = "", after: int = 0, limit: int = 1000) -> dict[str, Any]:
+    def ledger(
+        device_id: FromQuery[str] = "", after: FromQuery[int] = 0, limit: FromQuery[int] = 1000
+    ) -> dict[str, Any]:
         _limit(limit, 1, 100_000, "limit")
         _limit(after, 0, 1 << 62, "after")
         entries = network.ledger.select(device_id, after, limit)
@@ -89,42 +92,44 @@ def control_handlers(network: Network) -> list[BaseRouteHandler]:
         return {"status": "reset"}
 
     @get("/sim/v1/devices/{device_id:str}", sync_to_thread=False)
-    def device(device_id: str) -> dict[str, Any]:
+    def device(device_id: FromPath[str]) -> dict[str, Any]:
         return network.device(device_id).describe(network.clock())
 
     @post("/sim/v1/devices/{device_id:str}/scan", status_code=200)
-    async def scan(device_id: str, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def scan(device_id: FromPath[str], request: Request[Any, Any, Any]) -> dict[str, Any]:
         body = await read_body(request, ScanBody)
         return network.scan(device_id, body.phone).describe(network.clock())
 
     @post("/sim/v1/devices/{device_id:str}/enter-code", status_code=200)
-    async def enter_code(device_id: str, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def enter_code(
+        device_id: FromPath[str], request: Request[Any, Any, Any]
+    ) -> dict[str, Any]:
         body = await read_body(request, EnterCodeBody)
         device = network.enter_code(device_id, body.code, body.phone)
         return device.describe(network.clock())
 
     @post("/sim/v1/devices/{device_id:str}/drop", status_code=200)
-    async def drop(device_id: str, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def drop(device_id: FromPath[str], request: Request[Any, Any, Any]) -> dict[str, Any]:
         body = await read_body(request, DropBody)
         return network.drop(device_id, body.seconds).describe(network.clock())
 
     @post("/sim/v1/devices/{device_id:str}/logout", status_code=200)
-    async def logout(device_id: str, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def logout(device_id: FromPath[str], request: Request[Any, Any, Any]) -> dict[str, Any]:
         await read_body(request, NoBody)
         return network.remote_logout(device_id).describe(network.clock())
 
     @post("/sim/v1/devices/{device_id:str}/ban", status_code=200)
-    async def ban(device_id: str, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def ban(device_id: FromPath[str], request: Request[Any, Any, Any]) -> dict[str, Any]:
         body = await read_body(request, BanBody)
         return network.ban(device_id, body.seconds, body.reason).describe(network.clock())
 
     @post("/sim/v1/numbers/{phone:str}/absent", status_code=200, sync_to_thread=False)
-    def absent(phone: str) -> dict[str, Any]:
+    def absent(phone: FromPath[str]) -> dict[str, Any]:
         network.set_absent(phone, True)
         return {"phone": phone, "on_whatsapp": False}
 
     @delete("/sim/v1/numbers/{phone:str}/absent", status_code=200, sync_to_thread=False)
-    def present(phone: str) -> dict[str, Any]:
+    def present(phone: FromPath[str]) -> dict[str, Any]:
         network.set_absent(phone, False)
         return {"phone": phone, "on_whatsapp": phone not in network.absent}
 
