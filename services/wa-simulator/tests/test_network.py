@@ -98,7 +98,7 @@ def test_qr_references_rotate_until_the_code_is_scanned() -> None:
     sim = Sim(sim_qr_rotate_seconds=20)
     sim.do(PairQr(req_id="r1", device_id="d1"))
     first = sim.frames()
-    assert kinds(first) == ["Ok", "Qr"]
+    assert kinds(first) == ["Qr", "Ok"]
     sim.advance(19.9)
     assert sim.frames() == []
     sim.advance(0.2)
@@ -196,7 +196,7 @@ def test_a_driver_logout_unlinks_without_an_event_and_a_disconnect_is_reported()
     sim.do(Logout(req_id="y", device_id="d1"))
     assert kinds(sim.frames()) == ["Connected", "Ok"]
     sim.do(PairQr(req_id="z", device_id="d1"))  # it can be linked afresh
-    assert kinds(sim.frames()) == ["Ok", "Qr"]
+    assert kinds(sim.frames()) == ["Qr", "Ok"]
 
 
 def test_a_restarted_simulator_accepts_tokens_signed_with_the_same_key() -> None:

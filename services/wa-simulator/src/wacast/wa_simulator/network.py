@@ -258,8 +258,8 @@ class Network:
         if device is None:
             return
         device.pair_method = "qr"
-        self._ok(conn, frame.req_id)
         self._rotate_qr(device.device_id)
+        self._ok(conn, frame.req_id)
 
     def _on_pair_code(self, conn: DriverConnection, frame: PairCode) -> None:
         if not is_e164(frame.phone):
