@@ -163,6 +163,9 @@ SimFrame = (
     | Inbound
 )
 
-driver_batch_decoder = msgspec.json.Decoder(list[DriverFrame])
+batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+"""Splits a message into its frames; each is decoded on its own, so one bad frame
+(or a frame type this side does not know yet) spoils only itself, not the batch."""
+driver_frame_decoder = msgspec.json.Decoder(DriverFrame)
 sim_batch_decoder = msgspec.json.Decoder(list[SimFrame])
 encoder = msgspec.json.Encoder()

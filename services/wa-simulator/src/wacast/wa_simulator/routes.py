@@ -16,7 +16,7 @@ from wacast.wa_simulator import metrics
 from wacast.wa_simulator.connection import DriverConnection
 from wacast.wa_simulator.errors import SimProblem, bad_request
 from wacast.wa_simulator.network import Network
-from wacast.wa_simulator.protocol import Error, driver_batch_decoder
+from wacast.wa_simulator.protocol import Error, batch_decoder, driver_frame_decoder
 
 log = logging.getLogger(__name__)
 
@@ -172,12 +172,21 @@ async def serve_driver(network: Network, socket: WebSocket[Any, Any, Any]) -> No
                 break
             data = message.get("bytes") or (message.get("text") or "").encode()
             try:
-                frames = driver_batch_decoder.decode(data)
+                raw_frames = batch_decoder.decode(data)
             except msgspec.DecodeError as exc:
-                conn.push(Error(code="bad_frame", detail=str(exc)))
+                conn.push(Error(code="bad_frame", detail=f"not a JSON array of frames: {exc}"))
                 continue
-            for frame in frames:
-                network.handle(conn, frame)
+            for raw in raw_frames:
+                try:
+                    frame = driver_frame_decoder.decode(raw)
+                except msgspec.DecodeError as exc:
+                    conn.push(Error(code="bad_frame", detail=str(exc)))
+                    continue
+                try:
+                    network.handle(conn, frame)
+                except Exception:
+                    log.exception("handling %s failed", type(frame).__name__)
+                    conn.push(Error(req_id=frame.req_id, code="internal", detail="see logs"))
     except Exception:
         log.exception("driver connection %s failed", conn.conn_id)
     finally:

@@ -189,7 +189,8 @@ SimEvent = (
     | ReceiptEv
     | InboundEv
 )
-_decoder = msgspec.json.Decoder(list[SimEvent])
+_batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+_frame_decoder = msgspec.json.Decoder(SimEvent)
 _encoder = msgspec.json.Encoder()
 
 # ---- the socket ---------------------------------------------------------------------------
@@ -319,6 +320,8 @@ class SimDriver:
         if not session:
             raise DriverError("no_session", f"{device_id} has no stored session; pair it first")
         token = session.decode()
+        if device_id in self._connected and self._online.get(device_id) == token:
+            return
         self._online[device_id] = token
         self._cancel_retry(device_id)
         if not self._up.is_set():
@@ -495,11 +498,16 @@ class SimDriver:
                     log.warning("simulator connection lost: %s", exc)
                 return
             try:
-                frames = _decoder.decode(data)
+                raw_frames = _batch_decoder.decode(data)
             except msgspec.DecodeError as exc:
-                log.error("undecodable frames from the simulator: %s", exc)
+                log.error("undecodable message from the simulator: %s", exc)
                 continue
-            for frame in frames:
+            for raw in raw_frames:
+                try:
+                    frame = _frame_decoder.decode(raw)
+                except msgspec.DecodeError as exc:
+                    log.warning("skipped a frame from the simulator: %s", exc)
+                    continue
                 try:
                     self._on_frame(frame)
                 except Exception:
