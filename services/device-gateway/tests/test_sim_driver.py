@@ -386,8 +386,8 @@ async def test_a_send_without_an_answer_is_an_unknown_outcome() -> None:
 async def test_commands_while_the_simulator_is_unreachable() -> None:
     port = free_port()
     rec = Recorder()
-    drv = SimDriver(f"ws://127.0.0.1:{port}", request_timeout=0.2, backoff_min=0.05)
-    await drv.start(rec)  # returns after request_timeout; keeps trying in the background
+    drv = SimDriver(f"ws://127.0.0.1:{port}", start_timeout=0.2, backoff_min=0.05)
+    await drv.start(rec)  # returns after start_timeout; keeps trying in the background
     try:
         with pytest.raises(SendError) as exc:
             await drv.send("dev-x", Outbound(to="+4915100000207", text="x"))

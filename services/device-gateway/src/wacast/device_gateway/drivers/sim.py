@@ -248,6 +248,7 @@ class SimDriver:
         *,
         request_timeout: float = 10.0,
         send_timeout: float = 30.0,
+        start_timeout: float = 5.0,
         backoff_min: float = 0.1,
         backoff_max: float = 10.0,
         seed: int | None = None,
@@ -255,6 +256,7 @@ class SimDriver:
         self.url = driver_url(url)
         self.request_timeout = request_timeout
         self.send_timeout = send_timeout
+        self.start_timeout = start_timeout
         self.backoff_min = backoff_min
         self.backoff_max = backoff_max
         self._rng = random.Random(seed)
@@ -279,7 +281,7 @@ class SimDriver:
     # ---- lifecycle ----------------------------------------------------------------------
 
     async def start(self, listener: DriverListener) -> None:
-        """Open the WebSocket (waits up to `request_timeout` for the first connection; if
+        """Open the WebSocket (waits up to `start_timeout` for the first connection; if
         the simulator is not there yet, keeps trying in the background)."""
         self._listener = listener
         self._closing = False
@@ -288,7 +290,7 @@ class SimDriver:
             asyncio.create_task(self._run(), name="sim-driver-socket"),
         ]
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._up.wait(), self.request_timeout)
+            await asyncio.wait_for(self._up.wait(), self.start_timeout)
 
     async def close(self) -> None:
         self._closing = True
