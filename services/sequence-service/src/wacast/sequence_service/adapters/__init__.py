@@ -1,0 +1,1 @@
+"""The service's private Postgres tables: the projection that builds them, and lookups."""

@@ -1,0 +1,1 @@
+"""The rules of sequences and enrollments: pure `decide` and `evolve`, no I/O."""
