@@ -176,6 +176,25 @@ class StoreMedia(Command, frozen=True, kw_only=True):
     media_id: str = ""
 
 
+class IngestMedia(Command, frozen=True, kw_only=True):
+    """Turn an upload or a URL into stored media (sent by the api-gateway).
+
+    Either the caller staged the uploaded bytes in the media bucket under `staged_object`,
+    or the owner fetches `url` (http(s), SSRF-guarded). The owner sniffs the type from the
+    bytes, compresses images, stores the result, records `MediaStored` and answers with
+    `data` {id, kind, mime, bytes}; it deletes the staged object when done.
+    """
+
+    filename: str = ""
+    staged_object: str = ""
+    url: str = ""
+    media_id: str = ""
+
+    def __post_init__(self) -> None:
+        if bool(self.staged_object) == bool(self.url):
+            raise ValueError("media comes from exactly one of an upload or a url")
+
+
 class DeleteMedia(Command, frozen=True, kw_only=True):
     media_id: str
 
@@ -230,6 +249,7 @@ CampaignCommand = (
     | EraseLead
     | ImportLeads
     | StoreMedia
+    | IngestMedia
     | DeleteMedia
     | CreateCampaign
     | ScheduleCampaign

@@ -2,10 +2,17 @@
 
 Subjects `tenant.<tenant_id>` and `apikey.<key_id>` (a key is looked up by id before its
 tenant is known). A key's secret is never stored: only its sha256.
+
+An API key reads `wk_<key id>_<secret>`: the key id (12 hex characters) finds the key, the
+secret (43 URL-safe characters, 256 random bits) proves it. `key_hash` is the sha256 of the
+whole key. A key chosen by hand in another shape (e.g. `WACAST_DEV_API_KEY`) is accepted
+too: its id is then derived from its hash (`key_id_of`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from datetime import datetime
 from typing import ClassVar
 
@@ -78,3 +85,34 @@ class ApiKeyRevoked(ApiKeyEventBase, frozen=True, kw_only=True):
 
 
 TenantEvent = TenantCreated | TenantSettingsChanged | ApiKeyIssued | ApiKeyRevoked
+
+
+KEY_PREFIX = "wk"
+
+
+def new_api_key() -> str:
+    """A fresh random key, `wk_<key id>_<secret>`; shown once, never stored."""
+    return f"{KEY_PREFIX}_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_id_of(key: str) -> str:
+    """The id a presented key is looked up by; hand-made keys get one from their hash."""
+    parts = key.split("_", 2)
+    if (
+        len(parts) == 3
+        and parts[0] == KEY_PREFIX
+        and len(parts[1]) == 12
+        and all(c in "0123456789abcdef" for c in parts[1])
+        and parts[2]
+    ):
+        return parts[1]
+    return "x" + key_hash(key)[:15]
+
+
+def key_display_prefix(key: str) -> str:
+    """What lists show to tell keys apart (never enough to use the key)."""
+    return key[:15] if key.startswith(f"{KEY_PREFIX}_") else key[:4]
