@@ -1,0 +1,1 @@
+"""WhatsApp drivers: `sim` (the wa-simulator) and `whatsapp` (neonize)."""
