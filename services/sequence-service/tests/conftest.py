@@ -187,6 +187,26 @@ class Harness:
         found: list[SequenceEvent] = await self.events(SEQUENCES, "enrollment")  # type: ignore[assignment]
         return [e for e in found if isinstance(e, kind)]
 
+    async def settled(self, *specs: StreamSpec) -> None:
+        """Wait until the service's private tables hold everything stored in `specs` now."""
+        js = self.nc.jetstream()
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            for spec in specs:
+                last = (await js.stream_info(spec.name(self.topology))).state.last_seq
+
+                async def reached(key: str = spec.key, last: int = last) -> bool:
+                    seq = await conn.fetchval(
+                        "SELECT seq FROM sequences_private.projection_checkpoints "
+                        "WHERE stream = $1",
+                        key,
+                    )
+                    return int(seq or 0) >= last
+
+                await self.until(reached, f"the private tables to reach {spec.key} {last}")
+        finally:
+            await conn.close()
+
     async def until(
         self,
         check: Callable[[], Awaitable[T]],
