@@ -1,0 +1,1 @@
+"""The gateway's rules, free of I/O: the Device aggregate and the send lane."""
