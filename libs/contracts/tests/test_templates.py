@@ -19,6 +19,4 @@ def test_unknown_placeholders_and_lone_braces_stay() -> None:
 def test_a_missing_value_takes_the_default_after_the_bar() -> None:
     text = "Hi {name|friend}, from {attributes.city|your city} ({attributes.zone|})"
     assert render(text, name="", phone="", attributes={}) == "Hi friend, from your city ()"
-    assert render(text, name="Ana", phone="", attributes={"city": "Rio"}) == (
-        "Hi Ana, from Rio ()"
-    )
+    assert render(text, name="Ana", phone="", attributes={"city": "Rio"}) == ("Hi Ana, from Rio ()")

@@ -13,9 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-_PLACEHOLDER = re.compile(
-    r"\{(name|phone|attributes\.([A-Za-z0-9_\- ]{1,64}))(?:\|([^{}]*))?\}"
-)
+_PLACEHOLDER = re.compile(r"\{(name|phone|attributes\.([A-Za-z0-9_\- ]{1,64}))(?:\|([^{}]*))?\}")
 
 
 def render(text: str, *, name: str, phone: str, attributes: Mapping[str, str]) -> str:

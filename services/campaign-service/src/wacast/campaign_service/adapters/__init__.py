@@ -1,0 +1,1 @@
+"""What the service talks to: Postgres private tables, the object store, the web."""

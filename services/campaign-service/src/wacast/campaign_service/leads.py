@@ -1,0 +1,280 @@
+"""Lead commands: create, update, tag, opt out and in, delete, erase.
+
+A new lead's phone claim and its `LeadCreated` go in one atomic batch (both live in the
+LEADS stream), each with expected sequence 0 (or the released claim's sequence): two
+creations of one phone race, one wins, the other is told who has the phone. A claim left
+without its lead (a crash between decisions cannot do that, but an erasure can) is reused
+by the next lead with that phone.
+
+Opting out and deleting also withdraw what waits in the gateway's lanes for the lead
+(`SendsWithdrawn`, scope lead); opting in again releases the scope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from wacast.campaign_service.context import Deps, new_id, ok, subject_items
+from wacast.campaign_service.domain import lead as rules
+from wacast.campaign_service.domain.errors import Refused, invalid, not_found
+from wacast.campaign_service.domain.phone import InvalidPhone, normalize_phone
+from wacast.contracts import commands as cmd
+from wacast.contracts.base import Event, Reply
+from wacast.contracts.ids import campaign_message_id, phone_key
+from wacast.contracts.leads import LeadErased, LeadPhoneClaimed, LeadPhoneReleased
+from wacast.contracts.messages import SendControlEventBase, SendsReleased, SendsWithdrawn
+from wacast.contracts.streams import LEADS, MESSAGES
+from wacast.runtime.eventstore import MAX_BATCH, Append, retry_on_conflict
+
+Rule = Callable[[rules.Lead, datetime], list[Event]]
+
+
+class LeadCommands:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def phone(self, tenant_id: str, raw: str) -> str:
+        try:
+            return normalize_phone(raw, await self.deps.region(tenant_id))
+        except InvalidPhone as exc:
+            raise invalid("invalid_phone", "The phone number is not valid", str(exc)) from None
+
+    async def device(self, tenant_id: str, device_id: str) -> str:
+        """`device_id` checked to be the tenant's, or the least loaded device ("" if none)."""
+        devices = await self.deps.reads.devices(tenant_id)
+        if device_id and device_id not in devices:
+            await self.deps.reads.caught_up("DEVICES", "LEADS")
+            devices = await self.deps.reads.devices(tenant_id)
+        if not device_id:
+            return min(devices, key=lambda d: (devices[d], d)) if devices else ""
+        if device_id not in devices:
+            raise invalid("unknown_device", "The tenant has no such device", device_id)
+        return device_id
+
+    # create and update -------------------------------------------------------------------
+    async def create(self, c: cmd.CreateLead) -> Reply:
+        t = c.tenant_id
+        contact = rules.Contact(
+            phone=await self.phone(t, c.phone),
+            name=c.name,
+            device_id=await self.device(t, c.device_id),
+            status=c.status,
+            tags=rules.clean_tags(c.tags),
+            attributes=rules.clean_attributes(c.attributes),
+        )
+        lead_id = new_id("l", t, c.idempotency_key, c.lead_id, "lead id")
+
+        async def attempt() -> Reply:
+            claim = await self.deps.claim(t, phone_key(t, contact.phone))
+            target = lead_id
+            if claim.lead_id:
+                holder = await self.deps.lead(t, claim.lead_id)
+                if holder.exists and not holder.erased:
+                    if claim.lead_id == lead_id:
+                        return ok(None, LEADS, lead_id, phone=contact.phone, existing=True)
+                    raise Refused(
+                        "lead_exists", "A lead has this phone already", 409, lead_id=claim.lead_id
+                    )
+                target = claim.lead_id
+            elif (await self.deps.lead(t, lead_id)).exists:
+                raise Refused("lead_id_taken", "A lead has this id already", 409, lead_id)
+            created = rules.create(t, target, contact, self.deps.clock.now())
+            items = [] if claim.lead_id else [self._claim(t, claim, target)]
+            items.append(Append(created.subject(self.deps.topology), created, f"{target}.0", 0))
+            done = await self.deps.store.append_batch(items)
+            return ok(done, LEADS, target, phone=contact.phone, device_id=contact.device_id)
+
+        return await retry_on_conflict(attempt)
+
+    def _claim(self, tenant_id: str, claim: rules.Claim, lead_id: str) -> Append:
+        return claim_item(self.deps, tenant_id, claim, lead_id)
+
+    def _release(self, tenant_id: str, claim: rules.Claim) -> Append:
+        return release_item(self.deps, tenant_id, claim)
+
+    async def update(self, c: cmd.UpdateLead) -> Reply:
+        t = c.tenant_id
+        phone = None if c.phone is None else await self.phone(t, c.phone)
+        device = c.device_id and await self.device(t, c.device_id)
+        tags = None if c.tags is None else rules.clean_tags(c.tags)
+        attributes = None if c.attributes is None else rules.clean_attributes(c.attributes)
+
+        async def attempt() -> Reply:
+            lead = await self.deps.lead(t, c.lead_id)
+            events = rules.update(
+                lead,
+                self.deps.clock.now(),
+                phone=phone,
+                name=c.name,
+                attributes=attributes,
+                status=c.status,
+                tags=tags,
+                device_id=device,
+            )
+            items = await self._phone_move(lead, phone) if phone and phone != lead.phone else []
+            return await self._append(lead, events, items)
+
+        return await retry_on_conflict(attempt)
+
+    async def _phone_move(self, lead: rules.Lead, phone: str) -> list[Append]:
+        t = lead.tenant_id
+        new = await self.deps.claim(t, phone_key(t, phone))
+        if new.lead_id and new.lead_id != lead.lead_id:
+            holder = await self.deps.lead(t, new.lead_id)
+            if holder.exists and not holder.deleted:
+                raise Refused(
+                    "lead_exists", "A lead has this phone already", 409, lead_id=new.lead_id
+                )
+            new = rules.Claim(new.phone_key, new.seq)  # an orphan claim: take it over
+        items = [] if new.lead_id == lead.lead_id else [self._claim(t, new, lead.lead_id)]
+        old = await self.deps.claim(t, phone_key(t, lead.phone))
+        if old.lead_id == lead.lead_id:
+            items.append(self._release(t, old))
+        return items
+
+    async def _append(
+        self, lead: rules.Lead, events: Sequence[Event], extra: Sequence[Append] = ()
+    ) -> Reply:
+        if not events:
+            return ok(None, LEADS, lead.lead_id, changed=False)
+        subject = self.deps.topology.lead(lead.tenant_id, lead.lead_id)
+        items = [*extra, *subject_items(subject, events, lead.seq, f"{lead.lead_id}.{lead.seq}")]
+        return ok(await self.deps.store.append_batch(items), LEADS, lead.lead_id, changed=True)
+
+    # tags, consent, deletion ---------------------------------------------------------------
+    async def tag(self, c: cmd.TagLeads) -> Reply:
+        add, remove = rules.clean_tags(c.add), rules.clean_tags(c.remove)
+        if not c.lead_ids or len(c.lead_ids) > MAX_BATCH:
+            raise invalid("invalid_lead_ids", "Name 1 to 1000 leads", f"got {len(c.lead_ids)}")
+
+        async def attempt() -> Reply:
+            leads = await asyncio.gather(*(self.deps.lead(c.tenant_id, i) for i in c.lead_ids))
+            unknown = [x.lead_id for x in leads if not x.exists or x.deleted]
+            if unknown:
+                raise not_found("lead", ", ".join(unknown[:20]))
+            now = self.deps.clock.now()
+            items: list[Append] = []
+            for lead in leads:
+                subject = self.deps.topology.lead(lead.tenant_id, lead.lead_id)
+                events = rules.retag(lead, now, add, remove)
+                items += subject_items(subject, events, lead.seq, f"{lead.lead_id}.{lead.seq}")
+            if not items:
+                return ok(None, LEADS, "", changed=0)
+            return ok(await self.deps.store.append_batch(items), LEADS, "", changed=len(items))
+
+        return await retry_on_conflict(attempt)
+
+    async def opt_out(self, c: cmd.OptOutLead) -> Reply:
+        reply = await self._decide(
+            c.tenant_id, c.lead_id, lambda x, now: rules.opt_out(x, now, c.reason)
+        )
+        await self._control(c.tenant_id, c.lead_id, reply, withdraw="opted_out")
+        return reply
+
+    async def opt_in(self, c: cmd.OptInLead) -> Reply:
+        reply = await self._decide(c.tenant_id, c.lead_id, rules.opt_in)
+        await self._control(c.tenant_id, c.lead_id, reply, withdraw="")
+        return reply
+
+    async def delete(self, c: cmd.DeleteLead) -> Reply:
+        async def attempt() -> Reply:
+            lead = await self.deps.lead(c.tenant_id, c.lead_id)
+            events = rules.delete(lead, self.deps.clock.now())
+            claim = await self.deps.claim(c.tenant_id, phone_key(c.tenant_id, lead.phone))
+            release = [self._release(c.tenant_id, claim)] if claim.lead_id == lead.lead_id else []
+            return await self._append(lead, events, release if events else [])
+
+        reply = await retry_on_conflict(attempt)
+        await self._control(c.tenant_id, c.lead_id, reply, withdraw="lead_deleted")
+        return reply
+
+    async def erase(self, c: cmd.EraseLead) -> Reply:
+        """Delete, leave a bare `LeadErased`, then purge the lead's personal data: its
+        subject's earlier events, its phone claim, its campaign messages."""
+        t, lead_id = c.tenant_id, c.lead_id
+        lead = await self.deps.lead(t, lead_id)
+        if lead.erased:
+            return ok(None, LEADS, lead_id, erased=True)
+        phone = lead.phone
+        await self.delete(cmd.DeleteLead(tenant_id=t, lead_id=lead_id))
+        lead = await self.deps.lead(t, lead_id)
+        erased = LeadErased(tenant_id=t, occurred_at=self.deps.clock.now(), lead_id=lead_id)
+        subject = erased.subject(self.deps.topology)
+        done = await self.deps.store.append(
+            subject, [erased], msg_id=f"{lead_id}.erased", expected=lead.seq
+        )
+        await self._purge(t, lead_id, subject, phone)
+        return ok(done, LEADS, lead_id, erased=True)
+
+    async def _purge(self, tenant_id: str, lead_id: str, subject: str, phone: str) -> None:
+        js, topology = self.deps.store.js, self.deps.topology
+        await js.purge_stream(LEADS.name(topology), subject=subject, keep=1)
+        claim = await self.deps.claim(tenant_id, phone_key(tenant_id, phone))
+        keep = 0 if claim.lead_id in ("", lead_id) else 1
+        await js.purge_stream(
+            LEADS.name(topology),
+            subject=topology.lead_phone(tenant_id, claim.phone_key),
+            keep=keep or None,
+        )
+        for campaign_id in await self.deps.reads.campaign_ids(tenant_id):
+            message_id = campaign_message_id(campaign_id, lead_id)
+            for pattern in (
+                f"{topology.prefix}.sendreq.*.{tenant_id}.*.{message_id}",
+                topology.message(tenant_id, message_id),
+            ):
+                await js.purge_stream(MESSAGES.name(topology), subject=pattern)
+
+    async def _decide(self, tenant_id: str, lead_id: str, rule: Rule) -> Reply:
+        async def attempt() -> Reply:
+            lead = await self.deps.lead(tenant_id, lead_id)
+            return await self._append(lead, rule(lead, self.deps.clock.now()))
+
+        return await retry_on_conflict(attempt)
+
+    async def _control(self, tenant_id: str, lead_id: str, reply: Reply, withdraw: str) -> None:
+        """Withdraw (or release) what waits in lanes for the lead, once per decision."""
+        if not reply.ok or not reply.seq:
+            return
+        now = self.deps.clock.now()
+        event: SendControlEventBase = (
+            SendsWithdrawn(
+                tenant_id=tenant_id,
+                occurred_at=now,
+                scope="lead",
+                scope_id=lead_id,
+                reason=withdraw,
+            )
+            if withdraw
+            else SendsReleased(tenant_id=tenant_id, occurred_at=now, scope="lead", scope_id=lead_id)
+        )
+        await self.deps.store.append(
+            event.subject(self.deps.topology),
+            [event],
+            msg_id=f"{lead_id}.ctl.{reply.seq}",
+            expected=None,
+        )
+
+
+def claim_item(deps: Deps, tenant_id: str, claim: rules.Claim, lead_id: str) -> Append:
+    """`lead_id` takes the phone of `claim` (free, released, or orphaned)."""
+    event = LeadPhoneClaimed(
+        tenant_id=tenant_id,
+        occurred_at=deps.clock.now(),
+        phone_key=claim.phone_key,
+        lead_id=lead_id,
+    )
+    subject = event.subject(deps.topology)
+    return Append(subject, event, f"{lead_id}.claim.{claim.seq}", claim.seq)
+
+
+def release_item(deps: Deps, tenant_id: str, claim: rules.Claim) -> Append:
+    event = LeadPhoneReleased(
+        tenant_id=tenant_id,
+        occurred_at=deps.clock.now(),
+        phone_key=claim.phone_key,
+        lead_id=claim.lead_id,
+    )
+    subject = event.subject(deps.topology)
+    return Append(subject, event, f"{claim.lead_id}.release.{claim.seq}", claim.seq)
