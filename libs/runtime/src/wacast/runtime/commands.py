@@ -19,11 +19,12 @@ from faststream.nats.annotations import NatsMessage
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
+from opentelemetry.trace import SpanKind
 
 from wacast.contracts.base import Command, Problem, Reply, encode
 from wacast.contracts.commands import command_subject
 from wacast.contracts.subjects import Topology
-from wacast.runtime.tracing import inject
+from wacast.runtime.tracing import inject, start_span, start_span_from_headers
 
 log = logging.getLogger("wacast.commands")
 
@@ -59,6 +60,11 @@ def serve_commands(
         f"{topology.prefix}.cmd.{owner}.>", queue=owner, title=f"commands of {owner}"
     )
     async def on_command(msg: NatsMessage) -> bytes:
+        name = msg.raw_message.subject.rpartition(".")[2]
+        with start_span_from_headers(f"command {name}", msg.headers, kind=SpanKind.SERVER):
+            return await answer(msg)
+
+    async def answer(msg: NatsMessage) -> bytes:
         try:
             command = decoder.decode(msg.body)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
@@ -83,6 +89,10 @@ def serve_query(
 
     @broker.subscriber(topology.query(name), queue=queue, title=f"query {name}")
     async def on_query(msg: NatsMessage) -> bytes:
+        with start_span_from_headers(f"query {name}", msg.headers, kind=SpanKind.SERVER):
+            return await answer(msg)
+
+    async def answer(msg: NatsMessage) -> bytes:
         try:
             request = decoder.decode(msg.body)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
@@ -119,6 +129,11 @@ class Requester:
             return reply_decoder.decode(data)
 
     async def _request(self, subject: str, payload: bytes) -> bytes | Reply:
+        name = subject.removeprefix(f"{self.topology.prefix}.")
+        with start_span(f"request {name}", kind=SpanKind.CLIENT):
+            return await self._request_traced(subject, payload)
+
+    async def _request_traced(self, subject: str, payload: bytes) -> bytes | Reply:
         try:
             msg = await self.nc.request(subject, payload, timeout=self.timeout, headers=inject())
         except NoRespondersError:

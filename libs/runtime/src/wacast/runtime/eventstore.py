@@ -4,12 +4,17 @@ Appends to an aggregate subject carry `Nats-Expected-Last-Subject-Sequence` (opt
 concurrency: the loser of a race gets `Conflict`) and a deterministic `Nats-Msg-Id` (a retried
 publish is a no-op within the duplicate window). Hot paths append many events in one JetStream
 atomic batch: stored all together or not at all, with the same per-message checks.
+
+Every append carries the current trace context in its headers (when there is a span), and
+counts what it stored in `wacast_eventstore_appends_total{stream}` (stream key, without the
+namespace) and each lost race in `wacast_eventstore_conflicts_total`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,10 +24,27 @@ from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import APIError, NotFoundError
+from prometheus_client import Counter, Histogram
 
 from wacast.contracts.base import Event, encode
 from wacast.contracts.streams import StreamSpec, codec
 from wacast.contracts.subjects import Topology
+from wacast.runtime.tracing import has_active_span, inject
+
+APPENDS = Counter(
+    "wacast_eventstore_appends_total",
+    "Events stored by appends (duplicates the server skipped are not counted)",
+    ["stream"],
+)
+CONFLICTS = Counter(
+    "wacast_eventstore_conflicts_total",
+    "Appends refused because the aggregate moved on (optimistic concurrency conflicts)",
+)
+APPEND_SECONDS = Histogram(
+    "wacast_eventstore_append_seconds",
+    "Time for one append or atomic batch to be acknowledged",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 
 WRONG_LAST_SEQUENCE = 10071
 DUPLICATE_IN_BATCH = 10201
@@ -109,10 +131,15 @@ class EventStore:
         if not events:
             raise ValueError("nothing to append")
         if len(events) == 1:
-            hdrs = {MSG_ID: msg_id, **(headers or {})}
+            hdrs = {MSG_ID: msg_id, **_traced(headers)}
             if expected is not None:
                 hdrs[EXPECTED_SEQ] = str(expected)
-            return await self._publish_one(subject, encode(events[0]), hdrs, expected)
+            started = time.perf_counter()
+            appended = await self._publish_one(subject, encode(events[0]), hdrs, expected)
+            APPEND_SECONDS.observe(time.perf_counter() - started)
+            if not appended.duplicate:
+                APPENDS.labels(self._key(appended.stream)).inc()
+            return appended
         items = [
             Append(
                 subject,
@@ -151,9 +178,11 @@ class EventStore:
             )
         batch_id = uuid.uuid4().hex
         last = len(items) - 1
+        started = time.perf_counter()
+        context = _trace_context()
         for i, item in enumerate(items):
             hdrs = {
-                **item.headers,
+                **_traced(item.headers, context),
                 "Nats-Batch-Id": batch_id,
                 "Nats-Batch-Sequence": str(i + 1),
                 MSG_ID: item.msg_id,
@@ -164,8 +193,16 @@ class EventStore:
                 await self.nc.publish(item.subject, encode(item.event), headers=hdrs)
             else:
                 hdrs["Nats-Batch-Commit"] = "1"
-                return await self._commit(item.subject, encode(item.event), hdrs, items)
+                appended = await self._commit(item.subject, encode(item.event), hdrs, items)
+                APPEND_SECONDS.observe(time.perf_counter() - started)
+                if not appended.duplicate:
+                    APPENDS.labels(self._key(appended.stream)).inc(len(items))
+                return appended
         raise AssertionError("unreachable")
+
+    def _key(self, stream: str) -> str:
+        """The stream's key (`MESSAGES`): a label that does not change with the namespace."""
+        return stream.removeprefix(self.topology.stream(""))
 
     async def _commit(
         self, subject: str, payload: bytes, headers: dict[str, str], items: Sequence[Append]
@@ -185,6 +222,7 @@ class EventStore:
             detail = str(error.get("description", ""))
             if code == WRONG_LAST_SEQUENCE:
                 guilty = next((i for i in items if i.expected is not None), items[0])
+                CONFLICTS.inc()
                 raise Conflict(guilty.subject, guilty.expected, detail)
             if code == DUPLICATE_IN_BATCH:
                 raise DuplicateInBatch(code, detail)
@@ -220,8 +258,21 @@ class EventStore:
 def _refusal(subject: str, expected: int | None, exc: APIError) -> Exception:
     code = int(exc.err_code or 0)
     if code == WRONG_LAST_SEQUENCE:
+        CONFLICTS.inc()
         return Conflict(subject, expected, str(exc.description or ""))
     return AppendFailed(code, str(exc.description or exc))
+
+
+def _trace_context() -> dict[str, str]:
+    """The current trace context as headers (none without a span to continue)."""
+    return inject() if has_active_span() else {}
+
+
+def _traced(
+    headers: dict[str, str] | None, context: dict[str, str] | None = None
+) -> dict[str, str]:
+    """`headers` with the trace context added; a context the caller passed wins."""
+    return {**(_trace_context() if context is None else context), **(headers or {})}
 
 
 T = TypeVar("T")

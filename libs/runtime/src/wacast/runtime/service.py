@@ -22,12 +22,16 @@ from nats.aio.client import Client
 
 from wacast.contracts.subjects import Topology
 from wacast.runtime.clock import ControlledClock, SystemClock, make_clock
+from wacast.runtime.consumer import poll_consumers
 from wacast.runtime.deadletter import DeadLetters
 from wacast.runtime.eventstore import EventStore
 from wacast.runtime.health import ReadinessCheck, health_app, http_server
+from wacast.runtime.http_metrics import instrument
 from wacast.runtime.logs import configure_logging
 from wacast.runtime.provisioning import ensure_streams
 from wacast.runtime.settings import CommonSettings, SettingsError, load_settings
+from wacast.runtime.telemetry import TelemetryError
+from wacast.runtime.telemetry import setup as setup_telemetry
 
 log = logging.getLogger("wacast.service")
 
@@ -118,13 +122,18 @@ async def serve(
         ctx.checks["postgres"] = _pool_ready(ctx.pool)
     await setup(ctx)
     await broker.start()
-    server = http_server(health_app(name, ctx.checks), settings.http_host, port)
+    server = http_server(instrument(health_app(name, ctx.checks), name), settings.http_host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(work(), name=work.__name__) for work in ctx._background]
     tasks.append(asyncio.create_task(server.serve(), name="http"))
+    tasks.append(
+        asyncio.create_task(
+            poll_consumers(nc.jetstream(), topology.stream("")), name="consumer-metrics"
+        )
+    )
     stopper = asyncio.create_task(stop.wait(), name="stop")
     log.info("service started", extra={"port": port})
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -176,4 +185,9 @@ def run(
         print(f"{name}: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(name, settings.log_level, settings.log_format)
+    try:
+        setup_telemetry(name)
+    except TelemetryError as exc:
+        print(f"{name}: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     asyncio.run(serve(name, settings, port_of(settings), setup, needs_database=needs_database))
