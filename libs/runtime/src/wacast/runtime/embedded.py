@@ -201,7 +201,27 @@ class PostgresPlan:
             self.command(), stdout=out, stderr=subprocess.STDOUT, user=_system_user()
         )
         wait_for_port(self.port, 30, proc)
+        self.wait_until_ready(30, proc)
         return proc
+
+    def wait_until_ready(self, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+        """The port opens before recovery ends ("the database system is starting up"):
+        wait until the server accepts connections, and fail if it was not ours that
+        listened (another process on the port while ours exited)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"postgres exited with {proc.returncode} on port {self.port}")
+            ready = subprocess.run(
+                [_pg_bin("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
+                check=False,
+                capture_output=True,
+            )
+            if ready.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"postgres on port {self.port} not ready after {timeout}s")
+            time.sleep(0.05)
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
