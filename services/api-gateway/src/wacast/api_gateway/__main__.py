@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from wacast.api_gateway.app import setup
+import asyncio
+import sys
+
+from wacast.api_gateway.host import serve
 from wacast.api_gateway.settings import Settings
-from wacast.runtime.service import run
+from wacast.runtime.logs import configure_logging
+from wacast.runtime.settings import SettingsError, load_settings
 
 
 def main() -> None:
-    run("api-gateway", Settings, lambda s: s.api_port, setup, needs_database=False)
+    try:
+        settings = load_settings(Settings)
+    except SettingsError as exc:
+        print(f"api-gateway: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging("api-gateway", settings.log_level, settings.log_format)
+    asyncio.run(serve(settings))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,99 @@
+"""`/api/v1/overview` (the tenant at a glance) and `/api/v1/keys` (the tenant's API keys)."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, delete, get, post
+
+from wacast.api_gateway.auth import Principal
+from wacast.api_gateway.domain.account.schemas import ApiKeyCreate, NewApiKey
+from wacast.api_gateway.domain.common import (
+    Accepted,
+    Consistency,
+    accepted,
+    build,
+    existing_id,
+    write_headers,
+)
+from wacast.api_gateway.gateway import Gateway
+from wacast.api_gateway.keys import KeyRecord
+from wacast.api_gateway.problems import ApiProblem, responses
+from wacast.contracts import queries as q
+from wacast.contracts import tenants as tn
+from wacast.contracts.commands import IssueApiKey, RevokeApiKey
+
+STREAM = "TENANTS"
+
+
+def api_key(record: KeyRecord) -> q.ApiKey:
+    return q.ApiKey(
+        id=record.key_id,
+        name=record.name,
+        prefix=record.prefix,
+        created_at=record.created_at,
+        expires_at=record.expires_at,
+        revoked_at=record.revoked_at,
+    )
+
+
+class OverviewController(Controller):
+    path = "/overview"
+    tags = ["account"]
+
+    @get("/", responses=responses(503, 504), summary="The tenant at a glance")
+    async def overview(self, gw: Gateway, who: Principal, read: Consistency) -> q.Overview:
+        """Devices, campaigns and sequences by status; leads; sends today."""
+        return await gw.ask(
+            q.OVERVIEW,
+            q.Query(
+                tenant_id=who.tenant_id, after_seq=read.after_seq, after_stream=read.after_stream
+            ),
+            q.Overview,
+        )
+
+
+class KeyController(Controller):
+    path = "/keys"
+    tags = ["account"]
+
+    @get("/", summary="List the tenant's API keys")
+    async def list_keys(self, gw: Gateway, who: Principal) -> q.ApiKeyPage:
+        """Revoked keys included (with `revoked_at`); secrets are never shown again."""
+        return q.ApiKeyPage(items=[api_key(k) for k in gw.keys.of_tenant(who.tenant_id)])
+
+    @post("/", status_code=201, responses=responses(409, 503, 504), summary="Issue an API key")
+    async def issue(
+        self, gw: Gateway, who: Principal, idem: str, data: ApiKeyCreate
+    ) -> Response[NewApiKey]:
+        if data.expires_at is not None and data.expires_at.tzinfo is None:
+            raise ApiProblem(422, detail="expires_at needs a time zone (RFC 3339)")
+        key = tn.new_api_key()
+        reply = await gw.send(
+            build(
+                IssueApiKey,
+                who,
+                idem,
+                key_id=tn.key_id_of(key),
+                key_hash=tn.key_hash(key),
+                name=data.name,
+                prefix=tn.key_display_prefix(key),
+                expires_at=data.expires_at,
+            )
+        )
+        created = NewApiKey(
+            id=tn.key_id_of(key),
+            name=data.name,
+            prefix=tn.key_display_prefix(key),
+            created_at=gw.clock.now(),
+            expires_at=data.expires_at,
+            key=key,
+            seq=reply.seq,
+            stream=STREAM,
+        )
+        return Response(created, status_code=201, headers=write_headers(reply, STREAM))
+
+    @delete("/{key_id:str}", status_code=202, responses=responses(404, 503, 504), summary="Revoke")
+    async def revoke(self, gw: Gateway, who: Principal, key_id: str) -> Response[Accepted]:
+        """The key stops working on every replica within moments."""
+        key_id = existing_id(key_id, "API key")
+        reply = await gw.send(build(RevokeApiKey, who, key_id=key_id))
+        return accepted(gw, reply, key_id, STREAM)
