@@ -1,0 +1,306 @@
+"""Sequences at scale: the sequence-service's memory with 100,000 active enrollments, and how
+late due steps are requested when 10,000 of them fall due in the same minute.
+
+Starts one durable nats-server and one durable Postgres in a temporary directory, and the
+sequence-service as its own process (`python -m wacast.sequence_service`, controlled clock).
+Seeds a tenant, devices and leads as the other owners would (atomic batches), creates two
+sequences through the service's commands and enrolls every lead by filter: the due set in
+a sequence whose first step comes an hour after enrollment (enrolled in ten slices six
+controlled seconds apart, so their due times spread over one minute), the rest in one whose
+first step is a month away. Then it moves the shared clock past that minute in one jump and
+times, for each send request, its arrival on the bus after the jump. Prints one JSON object;
+see bench/README.md.
+
+    .venv/bin/python bench/sequences.py [--enrollments N] [--due N] [--out FILE] [--no-save]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import nats
+import psutil
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from wacast.contracts.base import Event
+from wacast.contracts.commands import CreateSequence, EnrollLeadsByFilter
+from wacast.contracts.devices import DeviceConnected, DeviceRegistered
+from wacast.contracts.leads import LeadCreated
+from wacast.contracts.subjects import Topology
+from wacast.contracts.tenants import TenantCreated
+from wacast.contracts.values import Audience, MessageContent, Step
+from wacast.runtime.clock import CONTROLLED_EPOCH, advance_clock
+from wacast.runtime.commands import Requester
+from wacast.runtime.embedded import NatsPlan, PostgresPlan, free_port, stop
+from wacast.runtime.eventstore import MAX_BATCH, Append, EventStore
+from wacast.runtime.provisioning import ensure_streams
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TENANT = "acme"
+DEVICES = 100
+SLICES = 10
+HOUR = 3600
+T0 = CONTROLLED_EPOCH
+
+
+async def seed(store: EventStore, topology: Topology, leads: int, due: int) -> None:
+    """Tenant, devices (connected) and leads, as their owners would append them."""
+    base: Any = {"tenant_id": TENANT, "occurred_at": T0}
+    devices: list[Event] = []
+    for n in range(DEVICES):
+        devices += [
+            DeviceRegistered(**base, device_id=f"d{n:03d}", name=f"desk {n}", driver="sim"),
+            DeviceConnected(**base, device_id=f"d{n:03d}"),
+        ]
+    people: list[Event] = [
+        LeadCreated(
+            **base,
+            lead_id=f"l{n:07d}",
+            phone=f"+1415{n:07d}",
+            name=f"Lead {n}",
+            device_id=f"d{n % DEVICES:03d}",
+            tags=["soon" if n < due else "later"],
+        )
+        for n in range(leads)
+    ]
+    for stream in ([TenantCreated(**base, name="Acme", timezone="UTC")], devices, people):
+        for first in range(0, len(stream), MAX_BATCH):  # an atomic batch holds one stream
+            chunk = stream[first : first + MAX_BATCH]
+            await store.append_batch(
+                [Append(e.subject(topology), e, f"seed.{id(e)}") for e in chunk]
+            )
+
+
+def start_service(nats_url: str, pg_url: str, namespace: str, port: int, log: Path) -> Any:
+    env = {
+        **os.environ,
+        "WACAST_NATS_URL": nats_url,
+        "WACAST_DATABASE_URL": pg_url,
+        "WACAST_NAMESPACE": namespace,
+        "WACAST_CLOCK": "controlled",
+        "WACAST_SEQUENCES_PORT": str(port),
+        "WACAST_LOG_LEVEL": "WARNING",
+    }
+    out = open(log, "ab")  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "wacast.sequence_service"], env=env, stdout=out, stderr=out
+    )
+
+
+async def until_ready(port: int, proc: Any, timeout: float = 120.0) -> float:
+    started = time.perf_counter()
+    async with httpx.AsyncClient() as http:
+        while time.perf_counter() - started < timeout:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the sequence-service exited with {proc.returncode}")
+            try:
+                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError("the sequence-service did not get ready")
+
+
+async def create(requester: Requester, sequence_id: str, delay: int) -> None:
+    reply = await requester.send(
+        CreateSequence(
+            tenant_id=TENANT,
+            sequence_id=sequence_id,
+            name=sequence_id,
+            activate=True,
+            steps=[
+                Step(id="first", delay_seconds=delay, message=MessageContent(text="Hi {name}")),
+                Step(id="second", delay_seconds=86_400, message=MessageContent(text="Again")),
+            ],
+        )
+    )
+    if not reply.ok:
+        raise RuntimeError(f"CreateSequence refused: {reply.problem}")
+
+
+async def enroll(requester: Requester, sequence_id: str, audience: Audience) -> int:
+    reply = await requester.send(
+        EnrollLeadsByFilter(tenant_id=TENANT, sequence_id=sequence_id, filter=audience)
+    )
+    if not reply.ok:
+        raise RuntimeError(f"EnrollLeadsByFilter refused: {reply.problem}")
+    return int(reply.data["enrolled"])
+
+
+async def active_enrollments(pg_url: str) -> int:
+    conn = await asyncpg.connect(pg_url)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM sequences_private.enrollments WHERE status = 'active'"
+            )
+            or 0
+        )
+    except asyncpg.UndefinedTableError:
+        return 0
+    finally:
+        await conn.close()
+
+
+async def settle(pg_url: str, enrollments: int) -> None:
+    """Wait until the service's tables hold every enrollment as active."""
+    while True:
+        if await active_enrollments(pg_url) >= enrollments:
+            return
+        await asyncio.sleep(0.5)
+
+
+def rss_mb(proc: Any) -> float:
+    return round(float(psutil.Process(proc.pid).memory_info().rss) / 2**20, 1)
+
+
+def quantile(values: list[float], q: int) -> float:
+    return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 3)
+
+
+async def measure(
+    nc: Client, nats_url: str, pg_url: str, root: Path, enrollments: int, due: int
+) -> dict[str, Any]:
+    topology = Topology("bench")
+    await ensure_streams(nc, topology)
+    store = EventStore(nc, topology, timeout=30.0)
+    requester = Requester(nc, topology, timeout=600.0)
+    started = time.perf_counter()
+    await seed(store, topology, enrollments, due)
+    seed_s = time.perf_counter() - started
+
+    port = free_port()
+    proc = start_service(nats_url, pg_url, topology.prefix, port, root / "service.log")
+    try:
+        ready_s = await until_ready(port, proc)
+        await create(requester, "soon", HOUR)
+        await create(requester, "later", 30 * 86_400)
+        started = time.perf_counter()
+        devices = [f"d{n:03d}" for n in range(DEVICES)]
+        enrolled = 0
+        for part in range(SLICES):  # due times spread over one controlled minute
+            ids = devices[part::SLICES]
+            enrolled += await enroll(requester, "soon", Audience(tags=["soon"], device_ids=ids))
+            await advance_clock(nc, topology, timedelta(seconds=60 / SLICES))
+        enrolled += await enroll(requester, "later", Audience(tags=["later"]))
+        enroll_s = time.perf_counter() - started
+        await settle(pg_url, enrollments)
+        settled_s = time.perf_counter() - started
+        await asyncio.sleep(2.0)
+        rss_active = rss_mb(proc)
+
+        arrivals: list[float] = []
+        ids_seen: set[str] = set()
+
+        async def arrived(msg: Msg) -> None:
+            arrivals.append(time.perf_counter())
+            ids_seen.add(msg.subject.rsplit(".", 1)[1])
+
+        sub = await nc.subscribe(f"{topology.prefix}.sendreq.>", cb=arrived)
+        jumped = time.perf_counter()
+        await advance_clock(nc, topology, timedelta(seconds=HOUR))
+        peak = rss_active
+        deadline = jumped + 600
+        while len(arrivals) < due and time.perf_counter() < deadline:
+            peak = max(peak, rss_mb(proc))
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # anything more would be a duplicate or a wrong step
+        await sub.unsubscribe()
+        rss_after = rss_mb(proc)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    lags = [a - jumped for a in arrivals]
+    return {
+        "enrollments_active": enrollments,
+        "due_in_one_minute": due,
+        "rss_mb_with_active_enrollments": rss_active,
+        "rss_mb_peak_while_firing": peak,
+        "rss_mb_after_firing": rss_after,
+        "due_lag_p50_s": quantile(lags, 50) if len(lags) > 1 else None,
+        "due_lag_p99_s": quantile(lags, 99) if len(lags) > 1 else None,
+        "due_lag_max_s": round(max(lags), 3) if lags else None,
+        "due_requests_per_s": round(len(lags) / max(lags), 1) if lags else None,
+        "requests_seen": len(arrivals),
+        "distinct_message_ids": len(ids_seen),
+        "enrolled_by_commands": enrolled,
+        "enroll_per_s": round(enrolled / enroll_s, 1),
+        "seconds": {
+            "seed": round(seed_s, 1),
+            "service_ready": round(ready_s, 1),
+            "enroll_commands": round(enroll_s, 1),
+            "enrolled_to_tables": round(settled_s, 1),
+        },
+    }
+
+
+def run(enrollments: int, due: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="wacast-bench-seq-") as tmp:
+        root = Path(tmp)
+        nats_plan = NatsPlan(root / "nats", free_port())
+        pg_plan = PostgresPlan(root / "postgres", free_port(), durable=True)
+        procs = [nats_plan.start(log=root / "nats.log")]
+        try:
+            procs.append(pg_plan.start(log=root / "postgres.log"))
+
+            async def go() -> dict[str, Any]:
+                nc = await nats.connect(nats_plan.url)
+                try:
+                    return await measure(nc, nats_plan.url, pg_plan.url(), root, enrollments, due)
+                finally:
+                    await nc.drain()
+
+            started = time.perf_counter()
+            try:
+                result = asyncio.run(go())
+            except Exception:
+                log = root / "service.log"
+                if log.exists():
+                    print(log.read_text()[-4000:], file=sys.stderr)
+                raise
+            result["seconds"]["total"] = round(time.perf_counter() - started, 1)
+            result["machine"] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
+            return result
+        finally:
+            for proc in reversed(procs):
+                stop(proc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--enrollments", type=int, default=100_000, help="active enrollments")
+    parser.add_argument("--due", type=int, default=10_000, help="of them due in one minute")
+    parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results)")
+    parser.add_argument("--no-save", action="store_true", help="only print the JSON")
+    args = parser.parse_args(argv)
+    if not 0 < args.due <= args.enrollments:
+        parser.error("--due must be between 1 and --enrollments")
+    result = run(args.enrollments, args.due)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if not args.no_save:
+        out = args.out or RESULTS / f"sequences-{time.strftime('%Y%m%dT%H%M%S')}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        print(f"saved {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
