@@ -156,7 +156,8 @@ def _sample(name: str, labels: dict[str, str] | None = None) -> float:
 async def test_appends_and_conflicts_are_counted_and_carry_the_trace(
     nc: Client, store: EventStore, streams: Topology
 ) -> None:
-    appended = _sample("wacast_eventstore_appends_total", {"stream": "DEVICES"})
+    registered = {"stream": "DEVICES", "type": "DeviceRegistered"}
+    appended = _sample("wacast_eventstore_appends_total", registered)
     conflicts = _sample("wacast_eventstore_conflicts_total")
     tracer = telemetry.make_provider("test", {}).get_tracer("test")
     first = DeviceRegistered(
@@ -177,7 +178,7 @@ async def test_appends_and_conflicts_are_counted_and_carry_the_trace(
     ]
     await store.append_batch(batch)
 
-    assert _sample("wacast_eventstore_appends_total", {"stream": "DEVICES"}) == appended + 4
+    assert _sample("wacast_eventstore_appends_total", registered) == appended + 4
     assert _sample("wacast_eventstore_conflicts_total") == conflicts + 1
     stored = await nc.jetstream().get_last_msg(streams.stream("DEVICES"), first.subject(streams))
     assert stored.headers is not None

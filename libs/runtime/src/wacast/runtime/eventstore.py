@@ -6,8 +6,9 @@ publish is a no-op within the duplicate window). Hot paths append many events in
 atomic batch: stored all together or not at all, with the same per-message checks.
 
 Every append carries the current trace context in its headers (when there is a span), and
-counts what it stored in `wacast_eventstore_appends_total{stream}` (stream key, without the
-namespace) and each lost race in `wacast_eventstore_conflicts_total`.
+counts what it stored in `wacast_eventstore_appends_total{stream,type}` (stream key without
+the namespace, event type: bounded, and together a funnel of every state change) and each
+lost race in `wacast_eventstore_conflicts_total`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -24,19 +26,20 @@ from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import APIError, NotFoundError
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter as Metric
+from prometheus_client import Histogram
 
 from wacast.contracts.base import Event, encode
 from wacast.contracts.streams import StreamSpec, codec
 from wacast.contracts.subjects import Topology
 from wacast.runtime.tracing import has_active_span, inject
 
-APPENDS = Counter(
+APPENDS = Metric(
     "wacast_eventstore_appends_total",
-    "Events stored by appends (duplicates the server skipped are not counted)",
-    ["stream"],
+    "Events stored by appends, by stream and event type (skipped duplicates not counted)",
+    ["stream", "type"],
 )
-CONFLICTS = Counter(
+CONFLICTS = Metric(
     "wacast_eventstore_conflicts_total",
     "Appends refused because the aggregate moved on (optimistic concurrency conflicts)",
 )
@@ -138,7 +141,7 @@ class EventStore:
             appended = await self._publish_one(subject, encode(events[0]), hdrs, expected)
             APPEND_SECONDS.observe(time.perf_counter() - started)
             if not appended.duplicate:
-                APPENDS.labels(self._key(appended.stream)).inc()
+                APPENDS.labels(self._key(appended.stream), type(events[0]).__name__).inc()
             return appended
         items = [
             Append(
@@ -196,7 +199,9 @@ class EventStore:
                 appended = await self._commit(item.subject, encode(item.event), hdrs, items)
                 APPEND_SECONDS.observe(time.perf_counter() - started)
                 if not appended.duplicate:
-                    APPENDS.labels(self._key(appended.stream)).inc(len(items))
+                    key = self._key(appended.stream)
+                    for name, count in Counter(type(i.event).__name__ for i in items).items():
+                        APPENDS.labels(key, name).inc(count)
                 return appended
         raise AssertionError("unreachable")
 
