@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -71,7 +72,7 @@ class Run:
 
     def gaps(self) -> list[float]:
         times = [at for at, _ in self.sends]
-        return [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+        return [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
 
 
 def test_gaps_are_always_within_the_pacing_range_and_never_two_sends_in_flight() -> None:
@@ -130,7 +131,7 @@ def test_a_retry_goes_back_to_pending_and_waits_for_its_time() -> None:
             attempt=2,
             not_before=later,
             reason="transient",
-        )  # fmt: skip
+        )
     )
 
     assert run.lane.flight is None

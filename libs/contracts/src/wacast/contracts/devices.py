@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar, Literal
 
+import msgspec
+
 from wacast.contracts.base import Event
 from wacast.contracts.subjects import Topology
 
@@ -118,3 +120,31 @@ DeviceEvent = (
     | DeviceDeleteRequested
     | DeviceDeleted
 )
+
+
+# -- queries ---------------------------------------------------------------------------
+
+DEVICE_QR_QUERY = "device.qr"
+"""Query name (`Topology.query`) answered by the replica that serves the device."""
+
+
+class DeviceQrQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """The current linking prompt of a device that is pairing."""
+
+    tenant_id: str
+    device_id: str
+
+
+class DeviceQr(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="device.qr"):
+    """A device's latest linking prompt: the content of a QR to scan (`method` "qr", also
+    rendered as a PNG in base64 and as SVG) or the 8-character code to type on the phone
+    (`method` "code"). The answer to `DeviceQrQuery`, and published on the tenant's live
+    subject at each rotation. Never stored: it means nothing a minute later."""
+
+    tenant_id: str
+    device_id: str
+    method: Literal["qr", "code"]
+    code: str
+    at: datetime
+    png_base64: str = ""
+    svg: str = ""

@@ -140,7 +140,9 @@ class MessageCancelled(LaneEventBase, frozen=True, kw_only=True):
 
     `reason`: `campaign_cancelled`, `campaign_failed`, `enrollment_removed`, `opted_out`,
     `lead_deleted` (withdrawn by their owner), `device_offline` (pending longer than the
-    offline timeout), `device_deleted`, `expired` (past `not_after`), `media_missing`.
+    offline timeout), `device_deleted`, `device_unknown` (no such device), `lane_full` (the
+    device's lane holds its maximum already), `expired` (past `not_after`), `media_missing`,
+    `request_missing` (the send request was purged, e.g. its lead erased).
     """
 
     message_id: str

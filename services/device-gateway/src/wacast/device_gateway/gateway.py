@@ -1,0 +1,283 @@
+"""The gateway process: its parts wired together, and the life of each partition it holds.
+
+Taking a partition: rebuild its lanes from events, fence the open ones (`LaneFenced` with
+the lease revision as epoch), fail a dispatch found without outcome as `unknown`, then
+consume its send requests, serve its QR queries, connect its sessions and start its lanes.
+Letting one go does the reverse. Each partition's starts and stops run one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import Counter
+from collections.abc import Coroutine
+from typing import Any
+
+from faststream.nats import NatsBroker
+
+from wacast.contracts import messages as m
+from wacast.contracts.commands import DeviceCommand
+from wacast.contracts.subjects import PARTITIONS, partition_of
+from wacast.device_gateway import metrics
+from wacast.device_gateway.controls import Controls
+from wacast.device_gateway.device_store import DeviceStore
+from wacast.device_gateway.directory import Directory
+from wacast.device_gateway.dispatch import Dispatcher
+from wacast.device_gateway.domain.lane import Lane
+from wacast.device_gateway.drivers.registry import Drivers, neonize_factory, sim_factory
+from wacast.device_gateway.handlers import CommandHandler
+from wacast.device_gateway.intake import Intake
+from wacast.device_gateway.lanes import Lanes
+from wacast.device_gateway.media import MediaCache
+from wacast.device_gateway.outcomes import Outcomes, first_outcome
+from wacast.device_gateway.partitions import Partitions
+from wacast.device_gateway.qr import QrBoard
+from wacast.device_gateway.reactions import Reactions
+from wacast.device_gateway.rebuild import rebuild_partition
+from wacast.device_gateway.receipts import Receipts
+from wacast.device_gateway.session_store import SessionStore
+from wacast.device_gateway.sessions import Sessions
+from wacast.device_gateway.settings import Settings
+from wacast.device_gateway.sweeper import Sweeper
+from wacast.runtime.commands import serve_commands
+from wacast.runtime.service import ServiceContext
+
+log = logging.getLogger(__name__)
+
+HAND_OVER_GRACE = 5.0
+"""Seconds a send in flight gets to finish when its partition is handed over."""
+
+
+def default_drivers(settings: Settings) -> Drivers:
+    factories = {"sim": sim_factory(settings.sim_url)}
+    neonize = neonize_factory(settings.whatsapp_sessions)
+    if neonize is not None:
+        factories["whatsapp"] = neonize
+    return Drivers(factories)
+
+
+class Gateway:
+    def __init__(
+        self,
+        ctx: ServiceContext[Settings],
+        *,
+        drivers: Drivers | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        s = self.settings = ctx.settings
+        nc, store, clock, topology = ctx.nc, ctx.store, ctx.clock, ctx.topology
+        self.ctx = ctx
+        self.replica = s.replica
+        self.rng = rng or random.Random()
+        self.serving: set[int] = set()
+        self.closing = False
+        self._locks = [asyncio.Lock() for _ in range(PARTITIONS)]
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.directory = Directory(nc, topology)
+        self.controls = Controls(nc, topology)
+        self.devices = DeviceStore(store, self.directory, clock)
+        self.drivers = drivers or default_drivers(s)
+        self.board = QrBoard(nc, topology)
+        self.receipts = Receipts(store, clock, s.receipt_memory)
+        self.session_store = SessionStore(nc, topology)
+        self.lanes = Lanes(s, store, clock, self.rng, self.controls)
+        self.sessions = Sessions(
+            s, clock, self.rng, self.directory, self.devices, self.drivers,
+            self.session_store, self.board, self.receipts, self.serves, self.lanes.wake,
+        )  # fmt: skip
+        self.drivers.listener = self.sessions
+        self.outcomes = Outcomes(store, clock, self.receipts)
+        self.dispatcher = Dispatcher(
+            s, store, clock, self.lanes, self.directory, self.drivers,
+            MediaCache(nc, topology, s.media_cache_bytes), self.outcomes,
+        )  # fmt: skip
+        self.lanes.sender = self.dispatcher
+        self.lanes.sendable = self.sessions.sendable
+        self.lanes.on_fenced = self.fenced
+        self.intake = Intake(
+            nc, store, clock, self.directory, self.controls, self.lanes, ctx.dead_letters,
+            s.lane_bound, self.fenced,
+        )  # fmt: skip
+        self.reactions = Reactions(
+            s, clock, self.directory, self.sessions, self.drivers, self.board,
+            self.session_store, self.cancel_lane,
+        )  # fmt: skip
+        self.sweeper = Sweeper(
+            s, clock, self.lanes, self.directory, self.controls, self.outcomes,
+            self.sessions.offline_since_time,
+        )  # fmt: skip
+        self.partitions = Partitions(
+            nc, topology, self.replica, ttl=s.lease_ttl_seconds, renew_every=s.lease_renew_seconds,
+            acquired=self._acquired, lost=self._lost, release=self._release,
+        )  # fmt: skip
+        self.commands = CommandHandler(self.devices, clock, self.drivers.problem)
+
+    def register(self, broker: NatsBroker) -> None:
+        serve_commands(broker, self.ctx.topology, "devices", DeviceCommand, self.commands)
+        self.board.register(broker)
+
+    def serves(self, device_id: str) -> bool:
+        return partition_of(device_id) in self.serving
+
+    async def ready(self) -> bool:
+        return self.directory.ready.is_set() and self.controls.ready.is_set()
+
+    # -- the process ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        followers = [self.directory.run(), self.controls.run()]
+        running = [asyncio.create_task(work) for work in followers]
+        try:
+            await self.directory.ready.wait()
+            await self.controls.ready.wait()
+            self.directory.listeners.append(self.reactions.on_event)
+            self.controls.listeners.append(self._on_control)
+            await self.partitions.open()
+            for work in (
+                self.lanes.run(), self.sweeper.run(), self.sessions.health(),
+                self.reactions.watch_pairing(), self.partitions.run(), self._after_start(),
+                self._gauges(),
+            ):  # fmt: skip
+                running.append(asyncio.create_task(work))
+            await asyncio.gather(*running)
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        self.closing = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.partitions.close(), 20.0)
+        self.sessions.stop()
+        await self.drivers.close()
+
+    async def _after_start(self) -> None:
+        await asyncio.sleep(self.settings.lease_renew_seconds)
+        found = await self.receipts.recover(self.serves, self.settings.receipt_recovery_seconds)
+        log.info("recent sends read back for receipts", extra={"sends": found})
+
+    async def _gauges(self) -> None:
+        while True:
+            counts = Counter(
+                k.state.status for d, k in self.directory.known.items() if self.serves(d)
+            )
+            for status in ("registered", "pairing", "paired", "connected", "disconnected",
+                           "logged_out", "banned", "deleting", "deleted"):  # fmt: skip
+                metrics.DEVICES.labels(status).set(counts.get(status, 0))
+            await asyncio.sleep(5.0)
+
+    async def _on_control(self, event: m.SendControlEventBase) -> None:
+        if isinstance(event, m.SendsWithdrawn):
+            self._spawn(self.sweeper.sweep())
+        elif isinstance(event, m.SendsReleased):
+            self.lanes.wake_all()
+
+    async def cancel_lane(self, device_id: str, reason: str) -> None:
+        slot = self.lanes.slots.get(device_id)
+        if slot is not None:
+            await self.lanes.cancel(slot, list(slot.lane.pending.values()), reason)
+
+    # -- partitions ----------------------------------------------------------------------
+
+    def _acquired(self, partition: int, epoch: int) -> None:
+        self._spawn(self._start(partition, epoch))
+
+    def _lost(self, partition: int) -> None:
+        self._spawn(self._stop(partition, None))
+
+    async def _release(self, partition: int) -> None:
+        await self._stop(partition, "shutdown" if self.closing else "takeover")
+
+    def fenced(self, partition: int) -> None:
+        """Another replica appended to one of our lanes: stop, and start over if the lease
+        is still ours (then the rebuild sees what the other one did)."""
+        self._spawn(self._restart(partition))
+
+    async def _restart(self, partition: int) -> None:
+        await self._stop(partition, None)
+        epoch = self.partitions.held.get(partition)
+        if epoch is not None and not self.closing:
+            await self._start(partition, epoch)
+
+    async def _start(self, partition: int, epoch: int) -> None:
+        async with self._locks[partition]:
+            if partition in self.serving or partition not in self.partitions.held:
+                return
+            try:
+                lanes = await self._take(partition, epoch)
+            except Exception as exc:
+                log.warning("starting partition %s failed (%s); retrying", partition, exc)
+                self.serving.discard(partition)
+                await self.intake.stop(partition)
+                await self.lanes.drop(partition, 0)
+                await self.board.unserve(partition)
+                self._spawn(self._retry_start(partition))
+                return
+            self._spawn(self.sessions.start_partition(partition))
+            self._spawn(self.reactions.resume(partition))
+            metrics.TAKEOVERS.inc()
+            log.debug("serving partition", extra={"partition": partition, "lanes": len(lanes)})
+
+    async def _take(self, partition: int, epoch: int) -> list[Lane]:
+        lanes = await rebuild_partition(self.ctx.nc, self.ctx.topology, partition)
+        self.lanes.adopt(lanes)
+        self.serving.add(partition)
+        await self._fence(lanes, epoch)
+        await self.board.serve(partition)
+        await self.intake.start(partition)
+        self.lanes.wake_all(partition)
+        return lanes
+
+    async def _retry_start(self, partition: int) -> None:
+        await asyncio.sleep(1.0)
+        epoch = self.partitions.held.get(partition)
+        if epoch is not None:
+            await self._start(partition, epoch)
+
+    async def _fence(self, lanes: list[Lane], epoch: int) -> None:
+        gate = asyncio.Semaphore(64)
+
+        async def fence(lane: Lane) -> None:
+            async with gate:
+                slot = self.lanes.slots[lane.device_id]
+                fence = m.LaneFenced(
+                    tenant_id=lane.tenant_id, occurred_at=self.ctx.clock.now(),
+                    device_id=lane.device_id, owner=self.replica, epoch=epoch,
+                )  # fmt: skip
+                await self.lanes.append(slot, [fence])
+                flight = lane.flight
+                if flight is not None:
+                    entry = flight.entry
+                    unknown = m.MessageFailed(
+                        tenant_id=lane.tenant_id, occurred_at=self.ctx.clock.now(),
+                        message_id=entry.message_id, device_id=lane.device_id,
+                        lead_id=entry.lead_id, origin=entry.origin, origin_id=entry.origin_id,
+                        reason="unknown", detail="handed to the driver before a takeover",
+                        attempt=flight.attempt,
+                    )  # fmt: skip
+                    if await first_outcome(self.ctx.store, unknown, lambda: slot.stopped):
+                        metrics.SENDS.labels("failed", "unknown").inc()
+                    lane.settle(entry.message_id)
+
+        await asyncio.gather(*(fence(lane) for lane in lanes if not lane.idle))
+
+    async def _stop(self, partition: int, reason: str | None) -> None:
+        async with self._locks[partition]:
+            if partition not in self.serving:
+                return
+            self.serving.discard(partition)
+            await self.intake.stop(partition)
+            await self.lanes.drop(partition, HAND_OVER_GRACE)
+            await self.sessions.stop_partition(partition, reason)
+            await self.board.unserve(partition)
+            log.debug("stopped serving partition", extra={"partition": partition, "why": reason})
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

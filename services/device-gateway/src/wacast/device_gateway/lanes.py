@@ -1,0 +1,301 @@
+"""The send lanes of the devices this replica serves: pacing, one send in flight, fencing.
+
+Each lane is appended to only here, each append expecting the lane subject's last sequence
+(the fencing token): when another replica took the device's partition and appended first,
+the append fails with `Fenced` and this replica stops serving the partition. Idle lanes
+cost no task: one scheduler keeps a heap of wake-up times, and a lane gets a task only
+while it has a message to hand to the driver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import random
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, Protocol
+
+from wacast.contracts import messages as m
+from wacast.contracts.base import Event
+from wacast.contracts.subjects import Topology, partition_of
+from wacast.device_gateway import metrics
+from wacast.device_gateway.controls import Controls
+from wacast.device_gateway.domain.lane import Entry, Lane, Plan
+from wacast.device_gateway.settings import Settings
+from wacast.runtime.clock import Clock
+from wacast.runtime.eventstore import MAX_BATCH, Append, Conflict, EventStore
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_EVERY = 1000
+"""A busy lane checkpoints when its oldest open entry moved this many events on."""
+
+
+class Fenced(Exception):
+    """Another replica appended to the lane: this one no longer serves its partition."""
+
+    def __init__(self, device_id: str) -> None:
+        super().__init__(f"lane of {device_id} was taken over")
+        self.device_id = device_id
+
+
+class Stopped(Exception):
+    """This replica stopped serving the lane (it handed the partition over)."""
+
+
+@dataclass(slots=True)
+class Slot:
+    lane: Lane
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    task: asyncio.Task[None] | None = None
+    stopped: bool = False
+    checkpointed_open_from: int = 0
+
+
+class Sender(Protocol):
+    async def dispatch(self, slot: Slot, plan: Plan) -> None: ...
+
+
+class Lanes:
+    def __init__(
+        self,
+        settings: Settings,
+        store: EventStore,
+        clock: Clock,
+        rng: random.Random,
+        controls: Controls,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.topology: Topology = store.topology
+        self.clock = clock
+        self.rng = rng
+        self.controls = controls
+        self.slots: dict[str, Slot] = {}
+        self.sendable: Callable[[str], bool] = lambda _: False
+        self.on_fenced: Callable[[int], None] = lambda _: None
+        self.sender: Sender | None = None
+        self._heap: list[tuple[datetime, int, str]] = []
+        self._order = itertools.count()
+        self._woken = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- which lanes are served --------------------------------------------------------
+
+    def adopt(self, lanes: Iterable[Lane]) -> None:
+        """Serve rebuilt lanes (they start when woken)."""
+        for lane in lanes:
+            self.slots[lane.device_id] = Slot(lane, checkpointed_open_from=lane.open_from())
+
+    def open(self, tenant_id: str, device_id: str, last_seq: int) -> Slot:
+        """The device's slot; a lane never seen gets one expecting `last_seq`."""
+        slot = self.slots.get(device_id)
+        if slot is None:
+            slot = self.slots[device_id] = Slot(Lane(tenant_id, device_id, seq=last_seq))
+        return slot
+
+    async def drop(self, partition: int, grace: float) -> None:
+        """Stop serving the partition's lanes; a send in flight gets `grace` seconds."""
+        dropped = [s for d, s in self.slots.items() if partition_of(d) == partition]
+        for slot in dropped:
+            slot.stopped = True
+        tasks = [s.task for s in dropped if s.task is not None and not s.task.done()]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        for slot in dropped:
+            if self.slots.get(slot.lane.device_id) is slot:
+                del self.slots[slot.lane.device_id]
+
+    def held(self, slot: Slot) -> Callable[[Entry], bool]:
+        return partial(self.controls.is_held, slot.lane.tenant_id)
+
+    # -- appending, fenced ---------------------------------------------------------------
+
+    async def append(self, slot: Slot, events: Sequence[Event]) -> None:
+        async with slot.lock:
+            await self.append_locked(slot, events)
+
+    async def append_locked(self, slot: Slot, events: Sequence[Event]) -> None:
+        """Append to the lane subject in atomic batches, each expecting the lane's last
+        sequence, and fold what was stored into the lane."""
+        if slot.stopped:
+            raise Stopped(slot.lane.device_id)
+        lane = slot.lane
+        subject = self.topology.lane(lane.tenant_id, lane.device_id)
+        for start in range(0, len(events), MAX_BATCH):
+            chunk = events[start : start + MAX_BATCH]
+            items = [
+                Append(subject, e, _msg_id(e, lane.seq), lane.seq if i == 0 else None)
+                for i, e in enumerate(chunk)
+            ]
+            try:
+                appended = await self.store.append_batch(items)
+            except Conflict:
+                slot.stopped = True
+                raise Fenced(lane.device_id) from None
+            first = appended.seq - len(chunk) + 1
+            for i, event in enumerate(chunk):
+                lane.apply(first + i, event)
+
+    async def cancel(self, slot: Slot, entries: Iterable[Entry], reason: str) -> None:
+        """Take waiting entries out of the lane as cancelled (failed before hand-off)."""
+        now = self.clock.now()
+        lane = slot.lane
+        async with slot.lock:
+            events = [
+                cancelled(lane.tenant_id, lane.device_id, e, reason, now)
+                for e in entries
+                if e.message_id in lane.pending
+            ]
+            if events:
+                await self.append_locked(slot, events)
+        if events:
+            metrics.SENDS.labels("cancelled", reason).inc(len(events))
+
+    # -- scheduling ----------------------------------------------------------------------
+
+    def wake(self, device_id: str, at: datetime | None = None) -> None:
+        slot = self.slots.get(device_id)
+        if slot is None or slot.stopped:
+            return
+        if at is not None and at > self.clock.now():
+            earliest = self._heap[0][0] if self._heap else None
+            heapq.heappush(self._heap, (at, next(self._order), device_id))
+            if earliest is None or at < earliest:
+                self._woken.set()
+            return
+        if slot.task is None or slot.task.done():
+            slot.task = asyncio.create_task(self._drive(slot), name=f"lane-{device_id}")
+
+    def wake_all(self, partition: int | None = None) -> None:
+        for device_id in list(self.slots):
+            if partition is None or partition_of(device_id) == partition:
+                self.wake(device_id)
+
+    async def run(self) -> None:
+        """Wake lanes when their time comes."""
+        while True:
+            now = self.clock.now()
+            while self._heap and self._heap[0][0] <= now:
+                _, _, device_id = heapq.heappop(self._heap)
+                self.wake(device_id)
+            self._woken.clear()
+            if not self._heap:
+                await self._woken.wait()
+                continue
+            sleeper = asyncio.ensure_future(self.clock.sleep_until(self._heap[0][0]))
+            woken = asyncio.ensure_future(self._woken.wait())
+            await asyncio.wait([sleeper, woken], return_when=asyncio.FIRST_COMPLETED)
+            for waiter in (sleeper, woken):
+                waiter.cancel()
+
+    async def _drive(self, slot: Slot) -> None:
+        device_id = slot.lane.device_id
+        try:
+            await self._steps(slot)
+        except Fenced:
+            log.warning("lane fenced by another replica", extra={"device_id": device_id})
+            self.on_fenced(partition_of(device_id))
+        except Stopped:
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("lane of %s failed; retrying shortly", device_id)
+            self.wake(device_id, self.clock.now() + timedelta(seconds=1))
+
+    async def _steps(self, slot: Slot) -> None:
+        lane = slot.lane
+        while not slot.stopped and lane.flight is None:
+            if not self.sendable(lane.device_id):
+                return
+            now = self.clock.now()
+            plan = lane.plan(
+                now, self.rng, guard=self.settings.pacing_guard_seconds, held=self.held(slot)
+            )
+            if plan.expired:
+                await self.cancel(slot, plan.expired, "expired")
+                continue
+            if plan.entry is None or plan.due is None:
+                if plan.wake is not None:
+                    self.wake(lane.device_id, plan.wake)
+                if lane.seq > lane.checkpointed_seq:
+                    self._spawn(self.checkpoint(slot))
+                return
+            start = plan.due - timedelta(seconds=self.lead(plan))
+            if start > now:
+                self.wake(lane.device_id, start)
+                return
+            assert self.sender is not None
+            await self.sender.dispatch(slot, plan)
+            if lane.open_from() - slot.checkpointed_open_from >= CHECKPOINT_EVERY:
+                await self.checkpoint(slot)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def lead(self, plan: Plan) -> float:
+        """How long before the send the lane starts preparing (typing)."""
+        assert plan.entry is not None
+        if plan.entry.pacing.max_seconds <= 0:
+            return 0.0
+        return min(self.settings.typing_max_seconds, plan.gap)
+
+    async def checkpoint(self, slot: Slot) -> None:
+        lane = slot.lane
+        open_from = lane.open_from()
+        event = m.LaneCheckpointed(
+            tenant_id=lane.tenant_id,
+            occurred_at=self.clock.now(),
+            device_id=lane.device_id,
+            lane_seq=lane.seq,
+            open_from_seq=open_from,
+            last_dispatch_at=lane.last_send_at,
+        )
+        subject = self.topology.lane_checkpoint(lane.tenant_id, lane.device_id)
+        try:
+            await self.store.append(
+                subject, [event], msg_id=f"cp:{lane.device_id}:{lane.seq}", expected=None
+            )
+        except Exception as exc:
+            log.warning("lane checkpoint of %s failed: %s", lane.device_id, exc)
+            return
+        lane.checkpointed_seq = max(lane.checkpointed_seq, event.lane_seq)
+        slot.checkpointed_open_from = open_from
+
+    def depth(self) -> tuple[int, int]:
+        """(messages pending, lanes with a message in flight) over the served lanes."""
+        pending = sum(len(s.lane.pending) for s in self.slots.values())
+        busy = sum(1 for s in self.slots.values() if s.lane.flight is not None)
+        return pending, busy
+
+
+def cancelled(
+    tenant_id: str, device_id: str, entry: Entry, reason: str, now: datetime
+) -> m.MessageCancelled:
+    return m.MessageCancelled(
+        tenant_id=tenant_id,
+        occurred_at=now,
+        device_id=device_id,
+        message_id=entry.message_id,
+        lead_id=entry.lead_id,
+        origin=entry.origin,
+        origin_id=entry.origin_id,
+        reason=reason,
+    )
+
+
+def _msg_id(event: Event, seq: int) -> str:
+    message_id = getattr(event, "message_id", "")
+    attempt = getattr(event, "attempt", 0)
+    return f"{type(event).__name__}:{event.tenant_id}:{message_id}:{attempt}:{seq}"
