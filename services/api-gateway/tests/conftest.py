@@ -1,6 +1,6 @@
 """The whole read and write path in one process, for the API tests.
 
-One stack per test module (its own NATS namespace and database): the api-gateway app over
+One stack per test session (its own NATS namespace and database): the api-gateway app over
 httpx's ASGI transport, the real report-service, the real campaign-service and
 sequence-service when they start, and a small stand-in device owner (the real
 device-gateway needs a WhatsApp driver). Each test makes its own tenants, so tests stay
@@ -222,7 +222,7 @@ async def hosted(
         await broker.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 async def stack(nats_url: str, postgres_plan: PostgresPlan) -> AsyncIterator[Stack]:
     topology = Topology(f"a{uuid.uuid4().hex[:10]}")
     database = f"api_{uuid.uuid4().hex[:10]}"

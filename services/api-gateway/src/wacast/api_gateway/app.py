@@ -18,7 +18,13 @@ from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
 from wacast.api_gateway.auth import ApiKeyAuth, Principal
 from wacast.api_gateway.domain.account.controllers import KeyController, OverviewController
 from wacast.api_gateway.domain.campaigns.controllers import CampaignController
-from wacast.api_gateway.domain.common import consistency, idempotency_key, paging, principal
+from wacast.api_gateway.domain.common import (
+    GatewayDep,
+    consistency,
+    idempotency_key,
+    paging,
+    principal,
+)
 from wacast.api_gateway.domain.devices.controllers import DeviceController
 from wacast.api_gateway.domain.leads.controllers import LeadController
 from wacast.api_gateway.domain.media.controllers import MediaController
@@ -42,7 +48,7 @@ a read as `?after_seq=&after_stream=` to read your own write. See docs/API.md.
 
 
 @websocket("/live", summary="Live updates")
-async def live_socket(socket: WebSocket[Any, Any, Any], gw: Gateway) -> None:
+async def live_socket(socket: WebSocket[Any, Any, Any], gw: GatewayDep) -> None:
     """Device status changes, QR codes, campaign and sequence progress, heartbeats (JSON
     text frames, `type` tells which). The key may come as `?access_token=`."""
     user = socket.scope.get("user")

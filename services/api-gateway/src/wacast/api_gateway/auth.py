@@ -39,9 +39,7 @@ class ApiKeyAuth(AbstractAuthenticationMiddleware):
         scopes: Scopes | None = None,
     ) -> None:
         super().__init__(app, exclude=exclude, scopes=scopes)
-        self.keys = gw.keys
-        self.limiter = gw.limiter
-        self.clock = gw.clock
+        self.gw = gw
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -49,12 +47,12 @@ class ApiKeyAuth(AbstractAuthenticationMiddleware):
         token = bearer(connection)
         if not token:
             raise ApiProblem(401, detail="send Authorization: Bearer <API key>", headers=CHALLENGE)
-        record = await self.keys.authenticate(token, self.clock.now())
+        record = await self.gw.keys.authenticate(token, self.gw.clock.now())
         if record is None:
             raise ApiProblem(
                 401, detail="the API key is unknown, revoked or expired", headers=CHALLENGE
             )
-        wait = self.limiter.take(record.key_id)
+        wait = self.gw.limiter.take(record.key_id)
         if wait:
             raise ApiProblem(429, detail="slow down", headers={"Retry-After": retry_after(wait)})
         return AuthenticationResult(user=Principal(record.tenant_id, record.key_id), auth=record)

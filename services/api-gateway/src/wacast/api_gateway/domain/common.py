@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from litestar import Request, Response
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import HeaderParameter, QueryParameter
 
 from wacast.api_gateway.auth import Principal
 from wacast.api_gateway.gateway import Gateway
@@ -37,6 +38,12 @@ class Accepted(msgspec.Struct, frozen=True, kw_only=True):
     stream: str
 
 
+GatewayDep = NamedDependency[Gateway]
+"""The injected dependencies, by parameter name: `gw`, `who`, `page`, `read`, `idem`."""
+PrincipalDep = NamedDependency[Principal]
+IdempotencyDep = NamedDependency[str]
+
+
 @dataclass(frozen=True)
 class Consistency:
     after_seq: int
@@ -49,6 +56,10 @@ class PageParams:
     limit: int
 
 
+ReadDep = NamedDependency[Consistency]
+PageDep = NamedDependency[PageParams]
+
+
 def principal(request: Request[Any, Any, Any]) -> Principal:
     user = request.scope.get("user")
     if not isinstance(user, Principal):
@@ -59,7 +70,7 @@ def principal(request: Request[Any, Any, Any]) -> Principal:
 def consistency(
     after_seq: Annotated[
         int,
-        Parameter(
+        QueryParameter(
             ge=0,
             le=2**63 - 1,
             description="Wait (up to about 2 s) until the read model has applied this "
@@ -68,7 +79,7 @@ def consistency(
     ] = 0,
     after_stream: Annotated[
         StreamKey | None,
-        Parameter(description="The stream `after_seq` belongs to (a write's `stream`)"),
+        QueryParameter(description="The stream `after_seq` belongs to (a write's `stream`)"),
     ] = None,
 ) -> Consistency:
     return Consistency(after_seq, after_stream or "")
@@ -76,9 +87,9 @@ def consistency(
 
 def paging(
     cursor: Annotated[
-        str, Parameter(max_length=200, description="`next_cursor` of the previous page")
+        str, QueryParameter(max_length=200, description="`next_cursor` of the previous page")
     ] = "",
-    limit: Annotated[int, Parameter(ge=1, le=500, description="Items per page")] = 50,
+    limit: Annotated[int, QueryParameter(ge=1, le=500, description="Items per page")] = 50,
 ) -> PageParams:
     return PageParams(cursor, limit)
 
@@ -86,8 +97,8 @@ def paging(
 def idempotency_key(
     key: Annotated[
         str | None,
-        Parameter(
-            header="Idempotency-Key",
+        HeaderParameter(
+            name="Idempotency-Key",
             max_length=255,
             description="Makes a retried POST safe: the same key gets the first reply (24 h)",
         ),

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, delete, get, post
+from litestar.params import FromPath, JSONBody
 
-from wacast.api_gateway.auth import Principal
 from wacast.api_gateway.domain.account.schemas import ApiKeyCreate, NewApiKey
 from wacast.api_gateway.domain.common import (
     Accepted,
-    Consistency,
+    GatewayDep,
+    IdempotencyDep,
+    PrincipalDep,
+    ReadDep,
     accepted,
     build,
     existing_id,
     write_headers,
 )
-from wacast.api_gateway.gateway import Gateway
 from wacast.api_gateway.keys import KeyRecord
 from wacast.api_gateway.problems import ApiProblem, responses
 from wacast.contracts import queries as q
@@ -40,7 +42,7 @@ class OverviewController(Controller):
     tags = ["account"]
 
     @get("/", responses=responses(503, 504), summary="The tenant at a glance")
-    async def overview(self, gw: Gateway, who: Principal, read: Consistency) -> q.Overview:
+    async def overview(self, gw: GatewayDep, who: PrincipalDep, read: ReadDep) -> q.Overview:
         """Devices, campaigns and sequences by status; leads; sends today."""
         return await gw.ask(
             q.OVERVIEW,
@@ -56,13 +58,13 @@ class KeyController(Controller):
     tags = ["account"]
 
     @get("/", summary="List the tenant's API keys")
-    async def list_keys(self, gw: Gateway, who: Principal) -> q.ApiKeyPage:
+    async def list_keys(self, gw: GatewayDep, who: PrincipalDep) -> q.ApiKeyPage:
         """Revoked keys included (with `revoked_at`); secrets are never shown again."""
         return q.ApiKeyPage(items=[api_key(k) for k in gw.keys.of_tenant(who.tenant_id)])
 
     @post("/", status_code=201, responses=responses(409, 503, 504), summary="Issue an API key")
     async def issue(
-        self, gw: Gateway, who: Principal, idem: str, data: ApiKeyCreate
+        self, gw: GatewayDep, who: PrincipalDep, idem: IdempotencyDep, data: JSONBody[ApiKeyCreate]
     ) -> Response[NewApiKey]:
         if data.expires_at is not None and data.expires_at.tzinfo is None:
             raise ApiProblem(422, detail="expires_at needs a time zone (RFC 3339)")
@@ -92,7 +94,9 @@ class KeyController(Controller):
         return Response(created, status_code=201, headers=write_headers(reply, STREAM))
 
     @delete("/{key_id:str}", status_code=202, responses=responses(404, 503, 504), summary="Revoke")
-    async def revoke(self, gw: Gateway, who: Principal, key_id: str) -> Response[Accepted]:
+    async def revoke(
+        self, gw: GatewayDep, who: PrincipalDep, key_id: FromPath[str]
+    ) -> Response[Accepted]:
         """The key stops working on every replica within moments."""
         key_id = existing_id(key_id, "API key")
         reply = await gw.send(build(RevokeApiKey, who, key_id=key_id))

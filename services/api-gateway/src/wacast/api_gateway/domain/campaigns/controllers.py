@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+import msgspec
 from litestar import Controller, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from wacast.api_gateway.auth import Principal
 from wacast.api_gateway.domain.campaigns.schemas import (
     CampaignCreate,
     CampaignResult,
@@ -18,8 +18,11 @@ from wacast.api_gateway.domain.campaigns.schemas import (
 )
 from wacast.api_gateway.domain.common import (
     Accepted,
-    Consistency,
-    PageParams,
+    GatewayDep,
+    IdempotencyDep,
+    PageDep,
+    PrincipalDep,
+    ReadDep,
     accepted,
     build,
     existing_id,
@@ -29,7 +32,6 @@ from wacast.api_gateway.domain.common import (
     with_write,
     write_headers,
 )
-from wacast.api_gateway.gateway import Gateway
 from wacast.api_gateway.problems import ApiProblem, responses
 from wacast.contracts import queries as q
 from wacast.contracts.commands import (
@@ -57,10 +59,15 @@ class CampaignController(Controller):
 
     @post("/", status_code=201, responses=WRITE, summary="Create a campaign")
     async def create(
-        self, gw: Gateway, who: Principal, idem: str, data: CampaignCreate
+        self,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        idem: IdempotencyDep,
+        data: JSONBody[CampaignCreate],
     ) -> Response[CampaignResult]:
-        """Created `pending`; without `schedule_at` it is triggered at once (with no
-        connected device among its targets it then fails at once)."""
+        """Created `pending`; without `schedule_at` it is triggered at once. When that
+        trigger is refused (e.g. no connected device among its targets) the campaign is
+        answered `failed` with the refusal's code as `failure_reason`."""
         campaign_id = new_id("cmp", who, idem, "/campaigns")
         schedule_at = aware(data.schedule_at) if data.schedule_at is not None else None
         created = await gw.send(
@@ -104,14 +111,19 @@ class CampaignController(Controller):
             )
         reply = created
         if schedule_at is None:
-            reply = await gw.send(
-                build(
-                    TriggerCampaign,
-                    who,
-                    f"{idem}:trigger" if idem else "",
-                    campaign_id=campaign_id,
-                )
+            trigger = build(
+                TriggerCampaign, who, f"{idem}:trigger" if idem else "", campaign_id=campaign_id
             )
+            reply = await gw.requester.send(trigger)
+            if not reply.ok:
+                refusal = ApiProblem.of_reply(reply)
+                if refusal.status >= 500:
+                    raise refusal
+                # Created, and failed at once (e.g. no connected device): say so.
+                found = msgspec.structs.replace(
+                    found, status="failed", failure_reason=refusal.code, failed_at=gw.clock.now()
+                )
+                reply = created
         stream = stream_key(gw, reply, STREAM)
         return Response(
             with_write(found, CampaignResult, reply, stream),
@@ -125,11 +137,11 @@ class CampaignController(Controller):
     @get("/", responses=responses(503, 504), summary="List campaigns")
     async def list_campaigns(
         self,
-        gw: Gateway,
-        who: Principal,
-        page: PageParams,
-        read: Consistency,
-        status: q.CampaignStatus | None = None,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        page: PageDep,
+        read: ReadDep,
+        status: FromQuery[q.CampaignStatus | None] = None,
     ) -> q.CampaignPage:
         """Newest first, with status and counts."""
         return await gw.ask(
@@ -147,7 +159,7 @@ class CampaignController(Controller):
 
     @get("/{campaign_id:str}", responses=responses(404, 503, 504), summary="Get a campaign")
     async def get_campaign(
-        self, gw: Gateway, who: Principal, campaign_id: str, read: Consistency
+        self, gw: GatewayDep, who: PrincipalDep, campaign_id: FromPath[str], read: ReadDep
     ) -> q.Campaign:
         """Status, counts (failures by reason), percentage, times and ETA."""
         return await gw.ask(
@@ -167,7 +179,7 @@ class CampaignController(Controller):
         summary="Per-device report",
     )
     async def report(
-        self, gw: Gateway, who: Principal, campaign_id: str, read: Consistency
+        self, gw: GatewayDep, who: PrincipalDep, campaign_id: FromPath[str], read: ReadDep
     ) -> q.CampaignReport:
         """One row per device: total, pending, success (sent, delivered or read), failed."""
         return await gw.ask(
@@ -188,19 +200,19 @@ class CampaignController(Controller):
     )
     async def messages(
         self,
-        gw: Gateway,
-        who: Principal,
-        campaign_id: str,
-        page: PageParams,
-        read: Consistency,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        campaign_id: FromPath[str],
+        page: PageDep,
+        read: ReadDep,
         status: Annotated[
             q.MessageFilter | None,
-            Parameter(
+            QueryParameter(
                 description="`pending` (pending or queued), `success` (sent, delivered or "
                 "read), `failed`, or a precise status"
             ),
         ] = None,
-        device_id: Annotated[str, Parameter(max_length=128)] = "",
+        device_id: Annotated[str, QueryParameter(max_length=128)] = "",
     ) -> q.MessagePage:
         """With lead name and phone, device name, status, failure reason and times."""
         return await gw.ask(
@@ -220,7 +232,7 @@ class CampaignController(Controller):
 
     @post("/{campaign_id:str}/trigger", status_code=202, responses=WRITE, summary="Trigger now")
     async def trigger(
-        self, gw: Gateway, who: Principal, idem: str, campaign_id: str
+        self, gw: GatewayDep, who: PrincipalDep, idem: IdempotencyDep, campaign_id: FromPath[str]
     ) -> Response[Accepted]:
         """Start a pending campaign now; a campaign triggers once (409 after that)."""
         campaign_id = existing_id(campaign_id, "campaign")
@@ -229,7 +241,12 @@ class CampaignController(Controller):
 
     @post("/{campaign_id:str}/schedule", status_code=202, responses=WRITE, summary="Schedule")
     async def schedule(
-        self, gw: Gateway, who: Principal, idem: str, campaign_id: str, data: Schedule
+        self,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        idem: IdempotencyDep,
+        campaign_id: FromPath[str],
+        data: JSONBody[Schedule],
     ) -> Response[Accepted]:
         """Trigger a pending campaign at `schedule_at` (set or moved)."""
         campaign_id = existing_id(campaign_id, "campaign")
@@ -247,11 +264,11 @@ class CampaignController(Controller):
     @post("/{campaign_id:str}/pause", status_code=202, responses=WRITE, summary="Pause")
     async def pause(
         self,
-        gw: Gateway,
-        who: Principal,
-        idem: str,
-        campaign_id: str,
-        data: Reasoned | None = None,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        idem: IdempotencyDep,
+        campaign_id: FromPath[str],
+        data: JSONBody[Reasoned | None] = None,
     ) -> Response[Accepted]:
         campaign_id = existing_id(campaign_id, "campaign")
         reason = data.reason if data is not None else ""
@@ -262,7 +279,7 @@ class CampaignController(Controller):
 
     @post("/{campaign_id:str}/resume", status_code=202, responses=WRITE, summary="Resume")
     async def resume(
-        self, gw: Gateway, who: Principal, idem: str, campaign_id: str
+        self, gw: GatewayDep, who: PrincipalDep, idem: IdempotencyDep, campaign_id: FromPath[str]
     ) -> Response[Accepted]:
         campaign_id = existing_id(campaign_id, "campaign")
         reply = await gw.send(build(ResumeCampaign, who, idem, campaign_id=campaign_id))
@@ -271,11 +288,11 @@ class CampaignController(Controller):
     @post("/{campaign_id:str}/cancel", status_code=202, responses=WRITE, summary="Cancel")
     async def cancel(
         self,
-        gw: Gateway,
-        who: Principal,
-        idem: str,
-        campaign_id: str,
-        data: Reasoned | None = None,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        idem: IdempotencyDep,
+        campaign_id: FromPath[str],
+        data: JSONBody[Reasoned | None] = None,
     ) -> Response[Accepted]:
         """Stops for good: messages still waiting fail as `campaign_cancelled`."""
         campaign_id = existing_id(campaign_id, "campaign")

@@ -8,14 +8,16 @@ from typing import Annotated
 import segno
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from msgspec import UNSET
 
-from wacast.api_gateway.auth import Principal
 from wacast.api_gateway.domain.common import (
     Accepted,
-    Consistency,
-    PageParams,
+    GatewayDep,
+    IdempotencyDep,
+    PageDep,
+    PrincipalDep,
+    ReadDep,
     accepted,
     build,
     existing_id,
@@ -32,7 +34,6 @@ from wacast.api_gateway.domain.devices.schemas import (
     Pairing,
     PairingCreate,
 )
-from wacast.api_gateway.gateway import Gateway
 from wacast.api_gateway.problems import ApiProblem, responses
 from wacast.contracts import queries as q
 from wacast.contracts.base import Reply
@@ -51,7 +52,7 @@ WRITE = responses(404, 409, 503, 504)
 
 
 async def device_after(
-    gw: Gateway, who: Principal, device_id: str, reply: Reply
+    gw: GatewayDep, who: PrincipalDep, device_id: str, reply: Reply
 ) -> q.Device | None:
     return await read_back(
         gw,
@@ -67,7 +68,7 @@ class DeviceController(Controller):
 
     @post("/", status_code=201, responses=WRITE, summary="Register a device")
     async def create(
-        self, gw: Gateway, who: Principal, idem: str, data: DeviceCreate
+        self, gw: GatewayDep, who: PrincipalDep, idem: IdempotencyDep, data: JSONBody[DeviceCreate]
     ) -> Response[DeviceResult]:
         """A device slot to pair with a WhatsApp account; it sends nothing until connected."""
         device_id = new_id("dev", who, idem, "/devices")
@@ -98,11 +99,13 @@ class DeviceController(Controller):
     @get("/", responses=responses(503, 504), summary="List devices")
     async def list_devices(
         self,
-        gw: Gateway,
-        who: Principal,
-        page: PageParams,
-        read: Consistency,
-        status: Annotated[q.DeviceStatus | None, Parameter(description="Only this status")] = None,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        page: PageDep,
+        read: ReadDep,
+        status: FromQuery[
+            Annotated[q.DeviceStatus | None, QueryParameter(description="Only this status")]
+        ] = None,
     ) -> q.DevicePage:
         """The device board: status, phone, last seen, ban, leads and sends today."""
         return await gw.ask(
@@ -120,7 +123,7 @@ class DeviceController(Controller):
 
     @get("/{device_id:str}", responses=responses(404, 503, 504), summary="Get a device")
     async def get_device(
-        self, gw: Gateway, who: Principal, device_id: str, read: Consistency
+        self, gw: GatewayDep, who: PrincipalDep, device_id: FromPath[str], read: ReadDep
     ) -> q.Device:
         return await gw.ask(
             q.DEVICE,
@@ -135,7 +138,11 @@ class DeviceController(Controller):
 
     @patch("/{device_id:str}", responses=WRITE, summary="Rename a device or set its limits")
     async def update(
-        self, gw: Gateway, who: Principal, device_id: str, data: DeviceUpdate
+        self,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        device_id: FromPath[str],
+        data: JSONBody[DeviceUpdate],
     ) -> Response[DeviceResult]:
         device_id = existing_id(device_id, "device")
         replies: list[Reply] = []
@@ -170,7 +177,12 @@ class DeviceController(Controller):
 
     @post("/{device_id:str}/pair", status_code=202, responses=WRITE, summary="Start pairing")
     async def pair(
-        self, gw: Gateway, who: Principal, idem: str, device_id: str, data: PairingCreate
+        self,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        idem: IdempotencyDep,
+        device_id: FromPath[str],
+        data: JSONBody[PairingCreate],
     ) -> Response[Pairing]:
         """By QR (scan the code from `/qr` or the live socket) or by a code typed on the
         phone."""
@@ -198,7 +210,7 @@ class DeviceController(Controller):
         "/{device_id:str}/pair/cancel", status_code=202, responses=WRITE, summary="Cancel pairing"
     )
     async def cancel_pairing(
-        self, gw: Gateway, who: Principal, idem: str, device_id: str
+        self, gw: GatewayDep, who: PrincipalDep, idem: IdempotencyDep, device_id: FromPath[str]
     ) -> Response[Accepted]:
         device_id = existing_id(device_id, "device")
         reply = await gw.send(build(CancelPairing, who, idem, device_id=device_id))
@@ -206,7 +218,7 @@ class DeviceController(Controller):
 
     @post("/{device_id:str}/logout", status_code=202, responses=WRITE, summary="Log out")
     async def logout(
-        self, gw: Gateway, who: Principal, idem: str, device_id: str
+        self, gw: GatewayDep, who: PrincipalDep, idem: IdempotencyDep, device_id: FromPath[str]
     ) -> Response[Accepted]:
         """Unlink the WhatsApp session; the device stays, ready to pair again."""
         device_id = existing_id(device_id, "device")
@@ -222,7 +234,9 @@ class DeviceController(Controller):
         },
         summary="The pairing QR code (PNG)",
     )
-    async def qr(self, gw: Gateway, who: Principal, device_id: str) -> Response[bytes]:
+    async def qr(
+        self, gw: GatewayDep, who: PrincipalDep, device_id: FromPath[str]
+    ) -> Response[bytes]:
         """The current QR code of a device pairing by QR; it rotates about every 20 s."""
         device_id = existing_id(device_id, "device")
         code = await current_qr(gw, who, device_id)
@@ -238,7 +252,7 @@ class DeviceController(Controller):
         summary="What deleting the device removes",
     )
     async def deletion_impact(
-        self, gw: Gateway, who: Principal, device_id: str, read: Consistency
+        self, gw: GatewayDep, who: PrincipalDep, device_id: FromPath[str], read: ReadDep
     ) -> q.DeletionImpact:
         """How many leads and messages go with the device (ask before deleting)."""
         return await gw.ask(
@@ -255,10 +269,10 @@ class DeviceController(Controller):
     @delete("/{device_id:str}", status_code=202, responses=WRITE, summary="Delete a device")
     async def delete_device(
         self,
-        gw: Gateway,
-        who: Principal,
-        device_id: str,
-        reason: Annotated[str, Parameter(max_length=200)] = "",
+        gw: GatewayDep,
+        who: PrincipalDep,
+        device_id: FromPath[str],
+        reason: Annotated[str, QueryParameter(max_length=200)] = "",
     ) -> Response[Accepted]:
         """Logs the session out and removes the device's leads and messages everywhere."""
         device_id = existing_id(device_id, "device")
@@ -266,7 +280,7 @@ class DeviceController(Controller):
         return accepted(gw, reply, device_id, STREAM)
 
 
-async def current_qr(gw: Gateway, who: Principal, device_id: str) -> str:
+async def current_qr(gw: GatewayDep, who: PrincipalDep, device_id: str) -> str:
     """The code as last seen live, else as the device-gateway has it now."""
     seen = gw.live.current_qr(who.tenant_id, device_id)
     if seen is not None:

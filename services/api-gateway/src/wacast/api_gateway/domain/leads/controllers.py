@@ -7,14 +7,15 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
 
-from wacast.api_gateway.auth import Principal
 from wacast.api_gateway.domain.common import (
     Accepted,
-    Consistency,
-    PageParams,
+    GatewayDep,
+    IdempotencyDep,
+    PageDep,
+    PrincipalDep,
+    ReadDep,
     accepted,
     build,
     existing_id,
@@ -31,7 +32,6 @@ from wacast.api_gateway.domain.leads.schemas import (
     LeadUpdate,
     OptOut,
 )
-from wacast.api_gateway.gateway import Gateway
 from wacast.api_gateway.problems import ApiProblem, responses
 from wacast.contracts import queries as q
 from wacast.contracts.base import Reply
@@ -57,7 +57,9 @@ def as_lead(detail: q.LeadDetail) -> q.Lead:
     return q.Lead(**fields)
 
 
-async def lead_after(gw: Gateway, who: Principal, lead_id: str, reply: Reply) -> q.Lead | None:
+async def lead_after(
+    gw: GatewayDep, who: PrincipalDep, lead_id: str, reply: Reply
+) -> q.Lead | None:
     found = await read_back(
         gw,
         q.LEAD,
@@ -68,7 +70,7 @@ async def lead_after(gw: Gateway, who: Principal, lead_id: str, reply: Reply) ->
 
 
 def lead_result(
-    gw: Gateway, found: q.Lead, reply: Reply, status: int = 200
+    gw: GatewayDep, found: q.Lead, reply: Reply, status: int = 200
 ) -> Response[LeadResult]:
     stream = stream_key(gw, reply, STREAM)
     return Response(
@@ -84,7 +86,7 @@ class LeadController(Controller):
 
     @post("/", status_code=201, responses=WRITE, summary="Create a lead")
     async def create(
-        self, gw: Gateway, who: Principal, idem: str, data: LeadCreate
+        self, gw: GatewayDep, who: PrincipalDep, idem: IdempotencyDep, data: JSONBody[LeadCreate]
     ) -> Response[LeadResult]:
         """One lead per phone per tenant: a phone that exists already is 409."""
         lead_id = new_id("lead", who, idem, "/leads")
@@ -124,17 +126,17 @@ class LeadController(Controller):
     @get("/", responses=responses(503, 504), summary="List leads")
     async def list_leads(
         self,
-        gw: Gateway,
-        who: Principal,
-        page: PageParams,
-        read: Consistency,
-        status: LeadStatus | None = None,
-        tag: Annotated[str, Parameter(max_length=64, description="Leads with this tag")] = "",
-        device_id: Annotated[str, Parameter(max_length=128)] = "",
+        gw: GatewayDep,
+        who: PrincipalDep,
+        page: PageDep,
+        read: ReadDep,
+        status: FromQuery[LeadStatus | None] = None,
+        tag: Annotated[str, QueryParameter(max_length=64, description="Leads with this tag")] = "",
+        device_id: Annotated[str, QueryParameter(max_length=128)] = "",
         search: Annotated[
-            str, Parameter(max_length=100, description="Part of the name or the phone")
+            str, QueryParameter(max_length=100, description="Part of the name or the phone")
         ] = "",
-        opted_out: bool | None = None,
+        opted_out: FromQuery[bool | None] = None,
     ) -> q.LeadPage:
         """Newest first."""
         return await gw.ask(
@@ -156,7 +158,7 @@ class LeadController(Controller):
 
     @get("/{lead_id:str}", responses=responses(404, 503, 504), summary="Get a lead")
     async def get_lead(
-        self, gw: Gateway, who: Principal, lead_id: str, read: Consistency
+        self, gw: GatewayDep, who: PrincipalDep, lead_id: FromPath[str], read: ReadDep
     ) -> q.LeadDetail:
         """With every campaign and sequence message it got, and its enrollments."""
         return await gw.ask(
@@ -172,7 +174,7 @@ class LeadController(Controller):
 
     @patch("/{lead_id:str}", responses=WRITE, summary="Update a lead")
     async def update(
-        self, gw: Gateway, who: Principal, lead_id: str, data: LeadUpdate
+        self, gw: GatewayDep, who: PrincipalDep, lead_id: FromPath[str], data: JSONBody[LeadUpdate]
     ) -> Response[LeadResult]:
         lead_id = existing_id(lead_id, "lead")
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None}
@@ -189,11 +191,11 @@ class LeadController(Controller):
     @delete("/{lead_id:str}", status_code=202, responses=WRITE, summary="Delete a lead")
     async def delete_lead(
         self,
-        gw: Gateway,
-        who: Principal,
-        lead_id: str,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        lead_id: FromPath[str],
         erase: Annotated[
-            bool, Parameter(description="Also purge every trace of its personal data")
+            bool, QueryParameter(description="Also purge every trace of its personal data")
         ] = False,
     ) -> Response[Accepted]:
         lead_id = existing_id(lead_id, "lead")
@@ -203,7 +205,12 @@ class LeadController(Controller):
 
     @post("/{lead_id:str}/opt-out", status_code=202, responses=WRITE, summary="Opt a lead out")
     async def opt_out(
-        self, gw: Gateway, who: Principal, idem: str, lead_id: str, data: OptOut | None = None
+        self,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        idem: IdempotencyDep,
+        lead_id: FromPath[str],
+        data: JSONBody[OptOut | None] = None,
     ) -> Response[Accepted]:
         """The lead gets nothing more, from any campaign or sequence, until opted in."""
         lead_id = existing_id(lead_id, "lead")
@@ -213,7 +220,7 @@ class LeadController(Controller):
 
     @post("/{lead_id:str}/opt-in", status_code=202, responses=WRITE, summary="Opt a lead in")
     async def opt_in(
-        self, gw: Gateway, who: Principal, idem: str, lead_id: str
+        self, gw: GatewayDep, who: PrincipalDep, idem: IdempotencyDep, lead_id: FromPath[str]
     ) -> Response[Accepted]:
         lead_id = existing_id(lead_id, "lead")
         reply = await gw.send(build(OptInLead, who, idem, lead_id=lead_id))
@@ -228,11 +235,11 @@ class LeadController(Controller):
     )
     async def import_csv(
         self,
-        gw: Gateway,
-        who: Principal,
-        idem: str,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        idem: IdempotencyDep,
         request: Request[Any, Any, Any],
-        data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
+        data: MultipartBody[dict[str, Any]],
     ) -> Response[ImportAccepted]:
         """Multipart form: `file` (CSV with a header row: phone, and optionally name,
         status, tags separated by `;`, device_id), and defaults for rows without their own:
@@ -246,7 +253,7 @@ class LeadController(Controller):
         if len(content) > gw.settings.max_upload_bytes:
             raise ApiProblem(413)
         import_id = new_id("imp", who, idem, "/leads/import")
-        object_name = f"imports/{who.tenant_id}/{import_id}.csv"
+        object_name = f"uploads/{who.tenant_id}/{import_id}.csv"
         bucket = await gw.nc.jetstream().object_store(gw.topology.bucket(MEDIA_BUCKET))
         await bucket.put(object_name, content)
         tags = [t.strip() for t in str(data.get("tags", "")).split(",") if t.strip()]
@@ -276,12 +283,12 @@ class LeadController(Controller):
     @get("/imports/{import_id:str}", responses=responses(404, 503, 504), summary="Import progress")
     async def get_import(
         self,
-        gw: Gateway,
-        who: Principal,
-        import_id: str,
-        read: Consistency,
-        errors_cursor: Annotated[str, Parameter(max_length=200)] = "",
-        errors_limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        import_id: FromPath[str],
+        read: ReadDep,
+        errors_cursor: Annotated[str, QueryParameter(max_length=200)] = "",
+        errors_limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> q.LeadImport:
         """Rows done, created, updated, failed, and the failed rows (paged)."""
         return await gw.ask(

@@ -1,7 +1,8 @@
 """`/api/v1/media`: upload (multipart or base64 JSON) or fetch by URL; list, get, delete.
 
-Uploaded bytes are staged in the media object store; the campaign-service (`IngestMedia`)
-sniffs, compresses images under 350 KB, stores the result and records it.
+Uploaded bytes are staged in the media object store (`uploads/<tenant>/...`); the
+campaign-service (`IngestMedia`) sniffs, compresses images under 350 KB, stores the result
+and records it.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.params import FromPath, FromQuery
 
-from wacast.api_gateway.auth import Principal
 from wacast.api_gateway.domain.common import (
     Accepted,
-    Consistency,
-    PageParams,
+    GatewayDep,
+    IdempotencyDep,
+    PageDep,
+    PrincipalDep,
+    ReadDep,
     accepted,
     build,
     existing_id,
@@ -31,7 +35,6 @@ from wacast.api_gateway.domain.common import (
     write_headers,
 )
 from wacast.api_gateway.domain.media.schemas import MediaJson, MediaResult
-from wacast.api_gateway.gateway import Gateway
 from wacast.api_gateway.problems import ApiProblem, responses
 from wacast.contracts import queries as q
 from wacast.contracts.commands import DeleteMedia, IngestMedia
@@ -83,19 +86,19 @@ class MediaOperation(Operation):
         )
 
 
-async def staged(gw: Gateway, who: Principal, media_id: str, content: bytes) -> str:
+async def staged(gw: GatewayDep, who: PrincipalDep, media_id: str, content: bytes) -> str:
     if not content:
         raise ApiProblem(422, detail="the media is empty")
     if len(content) > gw.settings.max_upload_bytes:
         raise ApiProblem(413)
-    name = f"staging/{who.tenant_id}/{media_id}-{secrets.token_hex(4)}"
+    name = f"uploads/{who.tenant_id}/{media_id}-{secrets.token_hex(4)}"
     bucket = await gw.nc.jetstream().object_store(gw.topology.bucket(MEDIA_BUCKET))
     await bucket.put(name, content)
     return name
 
 
 async def source_of(
-    gw: Gateway, who: Principal, media_id: str, request: Request[Any, Any, Any]
+    gw: GatewayDep, who: PrincipalDep, media_id: str, request: Request[Any, Any, Any]
 ) -> dict[str, str]:
     """`IngestMedia` fields for the body: a multipart file, base64 JSON or a URL."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -144,7 +147,11 @@ class MediaController(Controller):
         request_max_body_size=None,
     )
     async def create(
-        self, gw: Gateway, who: Principal, idem: str, request: Request[Any, Any, Any]
+        self,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        idem: IdempotencyDep,
+        request: Request[Any, Any, Any],
     ) -> Response[MediaResult]:
         """Images are compressed to under 350 KB; video (16 MB) and documents (100 MB) are
         kept as they are."""
@@ -180,11 +187,11 @@ class MediaController(Controller):
     @get("/", responses=responses(503, 504), summary="List media")
     async def list_media(
         self,
-        gw: Gateway,
-        who: Principal,
-        page: PageParams,
-        read: Consistency,
-        kind: MediaKind | None = None,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        page: PageDep,
+        read: ReadDep,
+        kind: FromQuery[MediaKind | None] = None,
     ) -> q.MediaPage:
         """Newest first."""
         return await gw.ask(
@@ -202,7 +209,7 @@ class MediaController(Controller):
 
     @get("/{media_id:str}", responses=responses(404, 503, 504), summary="Get a media item")
     async def get_media(
-        self, gw: Gateway, who: Principal, media_id: str, read: Consistency
+        self, gw: GatewayDep, who: PrincipalDep, media_id: FromPath[str], read: ReadDep
     ) -> q.Media:
         return await gw.ask(
             q.MEDIA,
@@ -221,7 +228,9 @@ class MediaController(Controller):
         responses=responses(404, 409, 503, 504),
         summary="Delete a media item",
     )
-    async def delete_media(self, gw: Gateway, who: Principal, media_id: str) -> Response[Accepted]:
+    async def delete_media(
+        self, gw: GatewayDep, who: PrincipalDep, media_id: FromPath[str]
+    ) -> Response[Accepted]:
         """Messages already requested with it fail with `media_missing`."""
         media_id = existing_id(media_id, "media")
         reply = await gw.send(build(DeleteMedia, who, media_id=media_id))

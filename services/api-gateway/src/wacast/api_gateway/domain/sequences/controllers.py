@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from wacast.api_gateway.auth import Principal
 from wacast.api_gateway.domain.common import (
     Accepted,
-    Consistency,
-    PageParams,
+    GatewayDep,
+    IdempotencyDep,
+    PageDep,
+    PrincipalDep,
+    ReadDep,
     accepted,
     build,
     existing_id,
@@ -30,7 +32,6 @@ from wacast.api_gateway.domain.sequences.schemas import (
     SequenceResult,
     StepCreate,
 )
-from wacast.api_gateway.gateway import Gateway
 from wacast.api_gateway.problems import ApiProblem, responses
 from wacast.contracts import queries as q
 from wacast.contracts.base import Reply
@@ -77,7 +78,7 @@ def steps_of(given: list[StepCreate]) -> list[Step]:
     return steps
 
 
-async def filtered_leads(gw: Gateway, who: Principal, wanted: LeadFilter) -> list[str]:
+async def filtered_leads(gw: GatewayDep, who: PrincipalDep, wanted: LeadFilter) -> list[str]:
     """Every lead id the filter picks, read from the lead list page by page."""
     found: dict[str, None] = {}
     for tag in wanted.tags or [""]:
@@ -112,7 +113,11 @@ class SequenceController(Controller):
 
     @post("/", status_code=201, responses=WRITE, summary="Create a sequence")
     async def create(
-        self, gw: Gateway, who: Principal, idem: str, data: SequenceCreate
+        self,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        idem: IdempotencyDep,
+        data: JSONBody[SequenceCreate],
     ) -> Response[SequenceResult]:
         """Steps go out through each lead's own device, paced like campaigns."""
         sequence_id = new_id("seq", who, idem, "/sequences")
@@ -170,11 +175,11 @@ class SequenceController(Controller):
     @get("/", responses=responses(503, 504), summary="List sequences")
     async def list_sequences(
         self,
-        gw: Gateway,
-        who: Principal,
-        page: PageParams,
-        read: Consistency,
-        status: q.SequenceStatus | None = None,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        page: PageDep,
+        read: ReadDep,
+        status: FromQuery[q.SequenceStatus | None] = None,
     ) -> q.SequencePage:
         """Newest first, with progress."""
         return await gw.ask(
@@ -192,7 +197,7 @@ class SequenceController(Controller):
 
     @get("/{sequence_id:str}", responses=responses(404, 503, 504), summary="Get a sequence")
     async def get_sequence(
-        self, gw: Gateway, who: Principal, sequence_id: str, read: Consistency
+        self, gw: GatewayDep, who: PrincipalDep, sequence_id: FromPath[str], read: ReadDep
     ) -> q.Sequence:
         """With `progress`: enrolled, active, paused, completed, failed, removed, sent,
         percent."""
@@ -214,12 +219,12 @@ class SequenceController(Controller):
     )
     async def enrollments(
         self,
-        gw: Gateway,
-        who: Principal,
-        sequence_id: str,
-        page: PageParams,
-        read: Consistency,
-        status: q.EnrollmentStatus | None = None,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        sequence_id: FromPath[str],
+        page: PageDep,
+        read: ReadDep,
+        status: FromQuery[q.EnrollmentStatus | None] = None,
     ) -> q.EnrollmentPage:
         """Each lead's place in the sequence: status, steps sent, next step and when."""
         return await gw.ask(
@@ -240,7 +245,12 @@ class SequenceController(Controller):
         "/{sequence_id:str}/enrollments", status_code=202, responses=WRITE, summary="Enroll leads"
     )
     async def enroll(
-        self, gw: Gateway, who: Principal, idem: str, sequence_id: str, data: EnrollmentCreate
+        self,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        idem: IdempotencyDep,
+        sequence_id: FromPath[str],
+        data: JSONBody[EnrollmentCreate],
     ) -> Response[Enrolled]:
         """By `lead_ids`, or by a `filter` on status, tags and devices (opted-out leads are
         never enrolled)."""
@@ -274,11 +284,11 @@ class SequenceController(Controller):
     )
     async def remove(
         self,
-        gw: Gateway,
-        who: Principal,
-        sequence_id: str,
-        lead_id: str,
-        reason: Annotated[str, Parameter(max_length=200)] = "requested",
+        gw: GatewayDep,
+        who: PrincipalDep,
+        sequence_id: FromPath[str],
+        lead_id: FromPath[str],
+        reason: Annotated[str, QueryParameter(max_length=200)] = "requested",
     ) -> Response[Accepted]:
         """Its waiting messages are withdrawn; nothing more of the sequence is sent to it."""
         reply = await gw.send(
@@ -294,7 +304,7 @@ class SequenceController(Controller):
 
     @post("/{sequence_id:str}/activate", status_code=202, responses=WRITE, summary="Activate")
     async def activate(
-        self, gw: Gateway, who: Principal, idem: str, sequence_id: str
+        self, gw: GatewayDep, who: PrincipalDep, idem: IdempotencyDep, sequence_id: FromPath[str]
     ) -> Response[Accepted]:
         sequence_id = existing_id(sequence_id, "sequence")
         reply = await gw.send(build(ActivateSequence, who, idem, sequence_id=sequence_id))
@@ -302,7 +312,7 @@ class SequenceController(Controller):
 
     @post("/{sequence_id:str}/pause", status_code=202, responses=WRITE, summary="Pause")
     async def pause(
-        self, gw: Gateway, who: Principal, idem: str, sequence_id: str
+        self, gw: GatewayDep, who: PrincipalDep, idem: IdempotencyDep, sequence_id: FromPath[str]
     ) -> Response[Accepted]:
         sequence_id = existing_id(sequence_id, "sequence")
         reply = await gw.send(build(PauseSequence, who, idem, sequence_id=sequence_id))
@@ -310,7 +320,7 @@ class SequenceController(Controller):
 
     @post("/{sequence_id:str}/archive", status_code=202, responses=WRITE, summary="Archive")
     async def archive(
-        self, gw: Gateway, who: Principal, idem: str, sequence_id: str
+        self, gw: GatewayDep, who: PrincipalDep, idem: IdempotencyDep, sequence_id: FromPath[str]
     ) -> Response[Accepted]:
         """Final: running enrollments are removed."""
         sequence_id = existing_id(sequence_id, "sequence")
