@@ -119,6 +119,10 @@ class Stack:
         merged["WACAST_DATABASE_URL"] = self.database_url
         for component in SERVICES:
             merged[component.variable] = str(self.ports[component.name])
+        merged["WACAST_SIM_URL"] = f"http://127.0.0.1:{self.ports['wa-simulator']}"
+        # neonize tags one-to-one sends as bot messages unless told otherwise at launch;
+        # wacast sends what the operator wrote, from the operator's own account.
+        merged.setdefault("NEONIZE_BOT_TAG", "off")
         return merged
 
     def nats_spec(self) -> ProcessSpec:
