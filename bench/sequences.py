@@ -41,6 +41,8 @@ from wacast.contracts.base import Event
 from wacast.contracts.commands import CreateSequence, EnrollLeadsByFilter
 from wacast.contracts.devices import DeviceConnected, DeviceRegistered
 from wacast.contracts.leads import LeadCreated
+from wacast.contracts.streams import DEVICES as DEVICES_STREAM
+from wacast.contracts.streams import LEADS
 from wacast.contracts.subjects import Topology
 from wacast.contracts.tenants import TenantCreated
 from wacast.contracts.values import Audience, MessageContent, Step
@@ -97,8 +99,10 @@ def start_service(nats_url: str, pg_url: str, namespace: str, port: int, log: Pa
         "WACAST_LOG_LEVEL": "WARNING",
     }
     out = open(log, "ab")  # noqa: SIM115
+    profile = os.environ.get("WACAST_BENCH_PROFILE")  # a path: profile the service into it
+    runner = ["-m", "cProfile", "-o", profile] if profile else []
     return subprocess.Popen(
-        [sys.executable, "-m", "wacast.sequence_service"], env=env, stdout=out, stderr=out
+        [sys.executable, *runner, "-m", "wacast.sequence_service"], env=env, stdout=out, stderr=out
     )
 
 
@@ -158,10 +162,18 @@ async def active_enrollments(pg_url: str) -> int:
         await conn.close()
 
 
-async def settle(pg_url: str, enrollments: int) -> None:
-    """Wait until the service's tables hold every enrollment as active."""
+async def settle(nc: Client, topology: Topology, pg_url: str, enrollments: int) -> None:
+    """Wait until the service's tables hold every enrollment as active and its consumers
+    have worked off the seeded events (a backlog of 100,000 new leads is set-up, not the
+    steady state whose due-step lag is measured)."""
+    js = nc.jetstream()
+    consumers = [(LEADS, "leads"), (DEVICES_STREAM, "devices")]
     while True:
-        if await active_enrollments(pg_url) >= enrollments:
+        pending = 0
+        for spec, name in consumers:
+            info = await js.consumer_info(spec.name(topology), f"sequence-service-{name}")
+            pending += (info.num_pending or 0) + (info.num_ack_pending or 0)
+        if not pending and await active_enrollments(pg_url) >= enrollments:
             return
         await asyncio.sleep(0.5)
 
@@ -200,7 +212,7 @@ async def measure(
             await advance_clock(nc, topology, timedelta(seconds=60 / SLICES))
         enrolled += await enroll(requester, "later", Audience(tags=["later"]))
         enroll_s = time.perf_counter() - started
-        await settle(pg_url, enrollments)
+        await settle(nc, topology, pg_url, enrollments)
         settled_s = time.perf_counter() - started
         await asyncio.sleep(2.0)
         rss_active = rss_mb(proc)
@@ -226,6 +238,9 @@ async def measure(
     finally:
         proc.terminate()
         proc.wait(30)
+        if os.environ.get("WACAST_BENCH_KEEP_LOG"):
+            import shutil
+            shutil.copy(root / "service.log", os.environ["WACAST_BENCH_KEEP_LOG"])
     lags = [a - jumped for a in arrivals]
     return {
         "enrollments_active": enrollments,
@@ -245,7 +260,7 @@ async def measure(
             "seed": round(seed_s, 1),
             "service_ready": round(ready_s, 1),
             "enroll_commands": round(enroll_s, 1),
-            "enrolled_to_tables": round(settled_s, 1),
+            "enrolled_and_settled": round(settled_s, 1),
         },
     }
 

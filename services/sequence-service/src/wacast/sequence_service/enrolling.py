@@ -7,6 +7,7 @@ enrolls again (`nth` + 1) only once its latest enrollment has ended.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,8 @@ from wacast.sequence_service.enrollments import REFUSED, EnrollmentStore
 
 PER_BATCH = 500
 """Enrollments per atomic batch (two events each)."""
+IN_FLIGHT = 2
+"""Atomic batches appended at once (each holds different leads)."""
 Source = Literal["api", "trigger"]
 
 
@@ -59,21 +62,27 @@ class Enroller:
                 result.already.append(lead.lead_id)
             else:
                 plans.append((lead, 1 if snap is None else snap.state.nth + 1))
-        for first in range(0, len(plans), PER_BATCH):
-            chunk = plans[first : first + PER_BATCH]
-            items = [
-                item
-                for lead, nth in chunk
-                for item in self._items(sequence, lead, nth, source, now, timezone)
-            ]
-            try:
-                appended = await self.store.append_batch(items)
-            except REFUSED:
-                for lead, nth in chunk:
-                    await self._one(sequence, lead, nth, source, now, timezone, result)
-                continue
-            result.enrolled += [lead.lead_id for lead, _ in chunk]
-            result.seq = max(result.seq, appended.seq)
+        gate = asyncio.Semaphore(IN_FLIGHT)
+
+        async def append(chunk: list[tuple[LeadView, int]]) -> None:
+            async with gate:
+                items = [
+                    item
+                    for lead, nth in chunk
+                    for item in self._items(sequence, lead, nth, source, now, timezone)
+                ]
+                try:
+                    appended = await self.store.append_batch(items)
+                except REFUSED:
+                    for lead, nth in chunk:
+                        await self._one(sequence, lead, nth, source, now, timezone, result)
+                    return
+                result.enrolled += [lead.lead_id for lead, _ in chunk]
+                result.seq = max(result.seq, appended.seq)
+
+        await asyncio.gather(
+            *(append(plans[i : i + PER_BATCH]) for i in range(0, len(plans), PER_BATCH))
+        )
         return result
 
     def _items(

@@ -24,7 +24,7 @@ from wacast.contracts.messages import (
     MessageReplied,
     MessageSent,
 )
-from wacast.contracts.streams import DEVICES, LEADS, SEQUENCES
+from wacast.contracts.streams import DEVICES, LEADS, SEQUENCES, StreamSpec
 from wacast.runtime.projection import Envelope
 from wacast.sequence_service.core import Core
 from wacast.sequence_service.domain import enrollment as rules
@@ -32,6 +32,9 @@ from wacast.sequence_service.domain.enrollment import Decision, Enrollment
 from wacast.sequence_service.domain.sequence import Sequence
 from wacast.sequence_service.domain.steps import outcome
 from wacast.sequence_service.domain.triggers import TRIGGERING, fires
+
+REACTION_WAIT_SECONDS = 20.0
+"""How long a reaction waits for the private tables (less than the consumer's ack wait)."""
 
 
 class NotCaughtUp(Exception):
@@ -45,9 +48,12 @@ class Reactions:
         self._triggered_at = -1
 
     async def _reach(self, stream: str, seq: int) -> None:
-        timeout = self.core.settings.sequences_read_timeout
-        if not await self.core.runner.wait_until(stream, seq, timeout):
+        if not await self.core.runner.wait_until(stream, seq, REACTION_WAIT_SECONDS):
             raise NotCaughtUp(f"{stream} {seq}")
+
+    async def _caught_up(self, *specs: StreamSpec) -> None:
+        if not await self.core.caught_up(*specs, timeout=REACTION_WAIT_SECONDS):
+            raise NotCaughtUp(", ".join(spec.key for spec in specs))
 
     # leads -------------------------------------------------------------------------
     async def on_lead(self, env: Envelope) -> None:
@@ -64,7 +70,7 @@ class Reactions:
                 if isinstance(event, LeadDeleted) and event.reason == "device_deleted"
                 else "lead_deleted"
             )
-            await self.core.caught_up(SEQUENCES)
+            await self._caught_up(SEQUENCES)
             running = await self.core.lookups.running_of_lead(event.tenant_id, event.lead_id)
             before = [s for s in running if s.state.started_at <= event.occurred_at]
             await self.core.remove(before, reason)
@@ -104,7 +110,7 @@ class Reactions:
             await self._reach(DEVICES.key, env.seq)
             await self._resume_on(event.tenant_id, event.device_id, "device_connected")
         elif isinstance(event, DeviceDeleteRequested | DeviceDeleted):
-            await self.core.caught_up(LEADS, SEQUENCES)
+            await self._caught_up(LEADS, SEQUENCES)
             running = await self.core.lookups.running_of_device(event.tenant_id, event.device_id)
             await self.core.remove(running, "device_deleted")
 
@@ -120,7 +126,7 @@ class Reactions:
         )
         if device is None or not device.online:
             return
-        await self.core.caught_up(SEQUENCES)
+        await self._caught_up(SEQUENCES)
         paused = await self.core.lookups.running_of_device(
             tenant_id, device_id, paused_offline_only=True
         )

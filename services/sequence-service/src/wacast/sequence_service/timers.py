@@ -39,6 +39,8 @@ LAG = Histogram(
     buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
 )
 IDLE_WAKE_SECONDS = 60.0
+PIPELINE = 2
+"""Pages of due steps being appended at once while the next page is read."""
 DEFERRED_RETRY_SECONDS = 1.0
 
 
@@ -53,41 +55,64 @@ class Timers:
             log.info("waiting for the private tables to catch up")
         self.ready.set()
         while True:
-            deferred = await self.fire_due()
+            try:
+                deferred = await self.fire_due()
+            except Exception:  # the bus or the database went away: try again shortly
+                log.exception("firing due steps failed; retrying")
+                deferred = True
             await self._sleep(deferred)
 
     async def fire_due(self) -> bool:
-        """Fire everything due now; True when some could not be decided yet."""
+        """Fire everything due now; True when some could not be decided yet.
+
+        Pages of due enrollments are read in due order while the previous pages are being
+        appended (up to PIPELINE pages in flight: they hold different enrollments).
+        """
         core = self.core
         now = core.clock.now()
         after: DueKey | None = None
-        last_seq, deferred = 0, False
-        while True:
-            due = await core.lookups.due(now, after, core.settings.sequences_timer_batch)
-            if not due:
-                break
-            tail = due[-1].state
-            assert tail.due_at is not None
-            after = DueKey(tail.due_at, tail.tenant_id, tail.enrollment_id)
-            seq, some_deferred = await self.fire(due, now)
-            last_seq, deferred = max(last_seq, seq), deferred or some_deferred
+        firing: set[asyncio.Task[tuple[int, bool]]] = set()
+        results: list[tuple[int, bool]] = []
+        try:
+            while True:
+                due = await core.lookups.due(now, after, core.settings.sequences_timer_batch)
+                if not due:
+                    break
+                tail = due[-1].state
+                assert tail.due_at is not None
+                after = DueKey(tail.due_at, tail.tenant_id, tail.enrollment_id)
+                if len(firing) >= PIPELINE:
+                    done, firing = await asyncio.wait(firing, return_when=asyncio.FIRST_COMPLETED)
+                    results += [task.result() for task in done]
+                firing.add(asyncio.create_task(self.fire(due, now)))
+            if firing:
+                done, firing = await asyncio.wait(firing)
+                results += [task.result() for task in done]
+        finally:
+            for task in firing:
+                task.cancel()
+        last_seq = max((seq for seq, _ in results), default=0)
         if last_seq:
             await core.runner.wait_until(SEQUENCES.key, last_seq, 30.0)
-        return deferred
+        return any(deferred for _, deferred in results)
 
     async def fire(self, due: list[Snapshot], now: datetime) -> tuple[int, bool]:
         core = self.core
         lookups = core.lookups
         states = [s.state for s in due]
-        sequences = await lookups.sequences((s.tenant_id, s.sequence_id) for s in states)
-        leads = await lookups.leads((s.tenant_id, s.lead_id) for s in states)
-        devices = await lookups.devices((v.tenant_id, v.device_id) for v in leads.values())
-        zones = await lookups.timezones(s.tenant_id for s in states)
-        media = await lookups.media(
-            (seq.tenant_id, step.message.media_id)
-            for seq in sequences.values()
-            for step in seq.steps
-            if step.message.media_id
+        sequences, leads, zones = await asyncio.gather(
+            lookups.sequences((s.tenant_id, s.sequence_id) for s in states),
+            lookups.leads((s.tenant_id, s.lead_id) for s in states),
+            lookups.timezones(s.tenant_id for s in states),
+        )
+        devices, media = await asyncio.gather(
+            lookups.devices((v.tenant_id, v.device_id) for v in leads.values()),
+            lookups.media(
+                (seq.tenant_id, step.message.media_id)
+                for seq in sequences.values()
+                for step in seq.steps
+                if step.message.media_id
+            ),
         )
         by_tenant: dict[str, dict[str, MediaRef]] = {}
         for (tenant, media_id), ref in media.items():
