@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ import yaml  # type: ignore[import-untyped]
 
 from tests.deploy import kustomize_lite
 from tests.deploy.kustomize_lite import Resource, key, pod_specs
+from tests.deploy.wiring import MODULES, settings_variables
 from wacast.contracts.subjects import PARTITIONS
 from wacast.runtime.settings import CommonSettings, env_name
 
@@ -31,14 +31,6 @@ CRDS = {
 """Custom resources kubernetes-validate has no schema for: checked by hand below."""
 OPERATOR_MADE = {("Secret", "wacast-postgres-app"), ("Service", "wacast-postgres-rw")}
 """What CloudNativePG creates for the production Cluster `wacast-postgres`."""
-MODULES = {
-    "api-gateway": "wacast.api_gateway",
-    "device-gateway": "wacast.device_gateway",
-    "campaign-service": "wacast.campaign_service",
-    "sequence-service": "wacast.sequence_service",
-    "report-service": "wacast.report_service",
-    "wa-simulator": "wacast.wa_simulator",
-}
 STATELESS = {"api-gateway", "report-service"}
 
 
@@ -214,11 +206,6 @@ def _template_labels(resource: Resource) -> list[dict[str, str]]:
     return [labels] if labels else []
 
 
-def _settings_fields(module: str) -> set[str]:
-    settings = importlib.import_module(f"{module}.settings").Settings
-    return {env_name(f.name) for f in msgspec.structs.fields(settings)}
-
-
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_wacast_variable_is_a_setting_of_the_service_that_gets_it(overlay: str) -> None:
     resources = rendered(overlay)
@@ -227,7 +214,7 @@ def test_every_wacast_variable_is_a_setting_of_the_service_that_gets_it(overlay:
     for name in objects[("ConfigMap", "wacast-config")]["data"]:
         assert not name.startswith("WACAST_") or name in common, name
     for _, container in wacast_containers(resources):
-        fields = _settings_fields(MODULES[container["args"][0]])
+        fields = settings_variables(MODULES[container["args"][0]])
         names = [var["name"] for var in container.get("env", [])]
         for source in container.get("envFrom", []):
             names += list(objects[("ConfigMap", source["configMapRef"]["name"])]["data"])

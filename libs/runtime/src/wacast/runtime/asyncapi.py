@@ -15,6 +15,8 @@ Regenerate docs/asyncapi.yaml after changing a contract:
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 import sys
 from collections.abc import Callable
@@ -107,6 +109,23 @@ def _parameters(address: str) -> dict[str, Any]:
             entry["default"] = "wacast"
         found[name] = entry
     return found
+
+
+def query_subjects() -> list[str]:
+    """Query names the contracts declare: the report-service's, plus every module-level
+    `*_QUERY` constant of a contracts module and `queries.API_KEYS`."""
+    import wacast.contracts as package
+
+    names = list(queries.REPORT_QUERIES)
+    extra = getattr(queries, "API_KEYS", None)
+    if isinstance(extra, str):
+        names.append(extra)
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"wacast.contracts.{info.name}")
+        for attribute, value in sorted(vars(module).items()):
+            if attribute.endswith("_QUERY") and isinstance(value, str):
+                names.append(value)
+    return list(dict.fromkeys(names))
 
 
 def _members(union: Any) -> list[type[msgspec.Struct]]:
@@ -208,7 +227,7 @@ def build() -> dict[str, Any]:
             "reply": {"channel": {"$ref": f"#/channels/{_escape(key)}.reply"}},
         }
 
-    query_names = [*queries.REPORT_QUERIES, queries.DEVICE_QR, queries.API_KEYS]
+    query_names = query_subjects()
     address = template("query", "query")
     params = _parameters(address)
     params["query"] = {"description": "The query's name.", "enum": query_names}
