@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from msgspec.structs import replace
+
 from wacast.contracts import ids
 from wacast.contracts.base import Event
+from wacast.contracts.leads import LeadCreated, LeadStatusChanged, LeadTagsChanged
 from wacast.contracts.sequences import (
     EnrollmentCompleted,
     EnrollmentEventBase,
@@ -18,11 +21,12 @@ from wacast.contracts.sequences import (
     EnrollmentStepScheduled,
     EnrollmentStepSent,
 )
-from wacast.contracts.values import MessageContent, Pacing, RetryPolicy, SendWindow, Step
+from wacast.contracts.values import MessageContent, Pacing, RetryPolicy, SendWindow, Step, Trigger
 from wacast.sequence_service.domain import enrollment as rules
 from wacast.sequence_service.domain.enrollment import Decision, Enrollment, replay
 from wacast.sequence_service.domain.sequence import Sequence
 from wacast.sequence_service.domain.steps import Surroundings, fire, outcome, replan
+from wacast.sequence_service.domain.triggers import fires
 from wacast.sequence_service.domain.views import DeviceView, LeadView
 
 T0 = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
@@ -276,3 +280,36 @@ def test_replay_of_stored_events_gives_the_same_state() -> None:
     )
     assert isinstance(events[-1], EnrollmentStepRequested)
     assert not isinstance(events[-1], EnrollmentStepSent | EnrollmentCompleted)
+
+
+def test_a_reply_ends_or_pauses_the_enrollment_as_the_sequence_says() -> None:
+    seq = drip(step("a"))
+    ended = rules.replied(enrolled(seq), seq, T0)
+    paused = rules.replied(enrolled(seq), replace(seq, stop_on_reply="pause"), T0)
+    ignored = rules.replied(enrolled(seq), replace(seq, stop_on_reply="ignore"), T0)
+    assert types(ended) == ["EnrollmentCompleted"]
+    assert types(paused) == ["EnrollmentPaused"]
+    assert not ignored
+
+
+def test_triggers_fire_for_their_event_device_and_only_while_the_sequence_is_active() -> None:
+    seq = replace(
+        drip(step("a")),
+        triggers=[
+            Trigger(on="tag_added", tag="hot"),
+            Trigger(on="status_changed", status="customer", device_ids=["d1"]),
+        ],
+    )
+    base = {"tenant_id": "t", "lead_id": "l1", "occurred_at": T0 + HOUR}
+    created_hot = LeadCreated(**base, phone="+1", tags=["hot"])
+    tagged = LeadTagsChanged(**base, tags=["hot", "x"], added=["hot"])
+    untagged = LeadTagsChanged(**base, tags=["x"], added=["x"], removed=["hot"])
+    became = LeadStatusChanged(**base, status="customer", previous_status="prospect")
+    assert fires(seq, created_hot, "d9")
+    assert fires(seq, tagged, "d9")
+    assert not fires(seq, untagged, "d9")
+    assert fires(seq, became, "d1")
+    assert not fires(seq, became, "d2"), "the status trigger is for device d1 only"
+    assert not fires(replace(seq, status="paused"), tagged, "d9")
+    old = LeadTagsChanged(**{**base, "occurred_at": T0 - HOUR}, tags=["hot"], added=["hot"])
+    assert not fires(seq, old, "d9"), "events from before activation never enroll"

@@ -102,6 +102,13 @@ class Core:
         async for chunk in self.lookups.running_of_sequence(tenant_id, sequence_id):
             await self.remove(chunk, reason)
 
+    async def reconcile(self) -> None:
+        """Finish what a stop may have cut short: removals of archived sequences, and
+        resumptions of enrollments whose device came back."""
+        for tenant_id, sequence_id in await self.lookups.archived_with_running():
+            await self.remove_from_sequence(tenant_id, sequence_id, "sequence_archived")
+        await self.resume(await self.lookups.paused_but_online(), "device_connected")
+
     async def replan_sequence(self, tenant_id: str, sequence_id: str) -> None:
         """The steps changed: move waiting steps to what the new steps say."""
         await self.caught_up(SEQUENCES)

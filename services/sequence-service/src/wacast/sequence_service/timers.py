@@ -54,6 +54,7 @@ class Timers:
         while not await self.core.caught_up(*PrivateTables.streams, timeout=30.0):
             log.info("waiting for the private tables to catch up")
         self.ready.set()
+        self.core.spawn(self.core.reconcile(), "reconcile")
         while True:
             try:
                 deferred = await self.fire_due()

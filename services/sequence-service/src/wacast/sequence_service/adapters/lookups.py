@@ -150,6 +150,25 @@ class Lookups:
             after = rows[-1]["enrollment_id"]
             yield _snapshots(rows)
 
+    async def archived_with_running(self) -> list[Key]:
+        """Archived sequences some enrollments of which still run (a sweep was cut short)."""
+        rows = await self._fetch(
+            "SELECT DISTINCT e.tenant_id, e.sequence_id FROM enrollments e JOIN sequences s "
+            "ON s.tenant_id = e.tenant_id AND s.sequence_id = e.sequence_id "
+            "WHERE s.status = 'archived' AND e.status IN ('active', 'paused')"
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    async def paused_but_online(self) -> list[Snapshot]:
+        """Enrollments paused for an offline device whose lead's device is online now."""
+        rows = await self._fetch(
+            "SELECT e.state, e.last_seq FROM enrollments e JOIN leads l "
+            "ON l.tenant_id = e.tenant_id AND l.lead_id = e.lead_id JOIN devices d "
+            "ON d.tenant_id = l.tenant_id AND d.device_id = l.device_id "
+            "WHERE e.status = 'paused' AND e.reason = 'device_offline' AND d.online"
+        )
+        return _snapshots(rows)
+
     async def progress(self, tenant_id: str, sequence_id: str) -> dict[str, int]:
         rows = await self._fetch(
             "SELECT status, count(*), sum(sent) FROM enrollments "
