@@ -34,6 +34,8 @@ def test_export_is_off_unless_the_environment_asks_for_it() -> None:
     assert exporter_names({}) == []
     assert make_exporters({}) == []
     assert exporter_names({"OTEL_TRACES_EXPORTER": "none"}) == []
+    empty = {"OTEL_TRACES_EXPORTER": "", "OTEL_EXPORTER_OTLP_ENDPOINT": ""}  # compose's defaults
+    assert exporter_names(empty) == []
     assert exporter_names({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}) == ["otlp"]
     both = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_EXPORTER": "none"}
     assert exporter_names(both) == []
