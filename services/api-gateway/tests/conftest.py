@@ -30,7 +30,6 @@ from wacast.api_gateway.gateway import Gateway
 from wacast.api_gateway.settings import Settings
 from wacast.api_gateway.tenants import serve_tenant_commands
 from wacast.contracts import devices as d
-from wacast.contracts import queries as q
 from wacast.contracts import tenants as tn
 from wacast.contracts.base import Reply, encode
 from wacast.contracts.commands import (
@@ -61,14 +60,15 @@ log = logging.getLogger("tests.api")
 
 class DeviceOwner:
     """Stand-in for the device-gateway's command handling: the same events and replies for
-    the commands the API sends, no WhatsApp. QR codes go out live like the real one's."""
+    the commands the API sends, no WhatsApp. Linking prompts go out live and answer
+    `device.qr` like the real one's."""
 
     def __init__(self, nc: Client, topology: Topology) -> None:
         self.nc = nc
         self.topology = topology
         self.store = EventStore(nc, topology)
         self.clock = SystemClock()
-        self.qr: dict[tuple[str, str], str] = {}
+        self.prompts: dict[tuple[str, str], d.DeviceQr] = {}
 
     async def handle(self, command: DeviceCommand) -> Reply:
         subject = self.topology.device(command.tenant_id, command.device_id or "x")
@@ -91,18 +91,18 @@ class DeviceOwner:
         last = await self.store.last_seq(DEVICES, subject)
         if not last:
             return problem("not_found", "No such device", 404)
-        data: dict[str, Any] = {}
+        prompt: d.DeviceQr | None = None
         if isinstance(command, StartPairing):
             event = d.DevicePairingStarted(**base, method=command.method, phone=command.phone)
-            if command.method == "code":
-                data["code"] = "ABCD-1234"
-            else:
-                code = f"2@{uuid.uuid4().hex}"
-                self.qr[(command.tenant_id, command.device_id)] = code
-                await self.nc.publish(
-                    self.topology.live(command.tenant_id),
-                    encode(q.LiveQr(at=self.clock.now(), device_id=command.device_id, code=code)),
-                )
+            code = "ABCD1234" if command.method == "code" else f"2@{uuid.uuid4().hex}"
+            prompt = d.DeviceQr(
+                tenant_id=command.tenant_id,
+                device_id=command.device_id,
+                method=command.method,
+                code=code,
+                at=self.clock.now(),
+            )
+            self.prompts[(command.tenant_id, command.device_id)] = prompt
         elif isinstance(command, CancelPairing):
             event = d.DevicePairingFailed(**base, reason="cancelled")
         elif isinstance(command, RenameDevice):
@@ -117,13 +117,15 @@ class DeviceOwner:
             assert isinstance(command, DeleteDevice)
             event = d.DeviceDeleteRequested(**base, reason=command.reason)
         done = await self.store.append(subject, [event], msg_id=uuid.uuid4().hex, expected=last)
-        return Reply(ok=True, seq=done.seq, stream=done.stream, id=command.device_id, data=data)
+        if prompt is not None:  # the real gateway shows it when the driver has it
+            await self.nc.publish(self.topology.live(command.tenant_id), encode(prompt))
+        return Reply(ok=True, seq=done.seq, stream=done.stream, id=command.device_id)
 
-    async def current_qr(self, query: q.GetDeviceQr) -> q.DeviceQr | Reply:
-        code = self.qr.get((query.tenant_id, query.device_id))
-        if code is None:
-            return problem("not_found", "The device is not pairing by QR", 404)
-        return q.DeviceQr(device_id=query.device_id, code=code)
+    async def current_prompt(self, query: d.DeviceQrQuery) -> d.DeviceQr | Reply:
+        found = self.prompts.get((query.tenant_id, query.device_id))
+        if found is None:
+            return problem("no_qr", "The device is not waiting to be linked", 404)
+        return found
 
     async def connect(self, tenant_id: str, device_id: str) -> int:
         """What the real gateway appends when the phone scanned the code."""
@@ -265,7 +267,12 @@ async def stack(nats_url: str, postgres_plan: PostgresPlan) -> AsyncIterator[Sta
         owner_broker = NatsBroker(nats_url, logger=None)
         serve_commands(owner_broker, topology, "devices", DeviceCommand, devices.handle)
         serve_query(
-            owner_broker, topology, q.DEVICE_QR, q.GetDeviceQr, devices.current_qr, queue="devices"
+            owner_broker,
+            topology,
+            d.DEVICE_QR_QUERY,
+            d.DeviceQrQuery,
+            devices.current_prompt,
+            queue="devices",
         )
         gw = Gateway.build(
             Settings(**common, rate_limit_per_second=0, live_heartbeat_seconds=0.5),

@@ -108,13 +108,17 @@ async def test_pairing_by_code_answers_the_code_and_by_qr_serves_a_png(acme: Cal
     )
 
     assert code.status_code == 202
-    assert code.json()["code"] == "ABCD-1234"
+    assert code.json()["code"] == "ABCD1234"
     assert qr.status_code == 202
     assert qr.json()["code"] is None
     assert image.status_code == 200
     assert image.headers["content-type"] == "image/png"
     assert image.content.startswith(PNG)
     assert status.json()["status"] == "pairing"
+    prompt = await acme.http.get(f"/api/v1/devices/{by_code['id']}/pairing")
+    assert (prompt.json()["method"], prompt.json()["code"]) == ("code", "ABCD1234")
+    not_qr = await acme.http.get(f"/api/v1/devices/{by_code['id']}/qr")
+    assert not_qr.status_code == 404
 
 
 async def test_bad_pairing_requests_are_refused(acme: Caller) -> None:
@@ -132,7 +136,8 @@ async def test_bad_pairing_requests_are_refused(acme: Caller) -> None:
     assert no_phone.status_code == 422
     assert bad_method.status_code == 422
     assert no_qr.status_code == 404
-    assert no_qr.json()["code"] == "no_qr"
+    assert no_qr.json()["code"] == "no_prompt"
+    assert (await acme.http.get(f"/api/v1/devices/{created['id']}/pairing")).status_code == 404
     assert unknown.status_code == 404
 
 

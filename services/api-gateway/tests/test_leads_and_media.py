@@ -115,9 +115,7 @@ async def test_leads_are_listed_with_filters_updated_opted_out_and_deleted(
 
 
 async def test_a_csv_import_runs_and_reports_its_row_errors(acme: Caller, device_id: str) -> None:
-    csv = (
-        b"phone,name,tags\n+14155550121,Cy,fair\nnonsense,Dee,\n+14155550122,Eve,fair;vip\n"
-    )
+    csv = b"phone,name,tags\n+14155550121,Cy,fair\nnonsense,Dee,\n+14155550122,Eve,fair;vip\n"
 
     started = await acme.http.post(
         "/api/v1/leads/import",

@@ -56,6 +56,7 @@ async def test_message_status_only_moves_forward_and_the_report_counts_per_devic
     await sent_campaign(history)
     seq = history.last["MESSAGES"]
     t = history.tenant
+    await reports.caught_up(history)
 
     report = await reports.ask(
         q.CAMPAIGN_REPORT, q.GetOne(tenant_id=t, id="c1", after_seq=seq), q.CampaignReport

@@ -21,6 +21,7 @@ from typing import Literal
 
 import msgspec
 
+from wacast.contracts.devices import DEVICE_QR_QUERY, DeviceQr
 from wacast.contracts.streams import BY_KEY
 from wacast.contracts.values import (
     Audience,
@@ -73,10 +74,10 @@ REPORT_QUERIES = (
 )
 """Answered by the report-service (queue group `reports`)."""
 
-DEVICE_QR = "device.qr"
-"""Answered by the device-gateway: the device's current QR code while it pairs by QR."""
 API_KEYS = "tenants.keys"
 """Answered by the api-gateway from its key index: a tenant's API keys."""
+DEVICE_QR = DEVICE_QR_QUERY
+"""Answered by the device-gateway: a device's linking prompt (`devices.DeviceQr`)."""
 
 MAX_LIMIT = 500
 
@@ -173,10 +174,6 @@ class ListSequences(Paged, frozen=True, kw_only=True):
 class ListEnrollments(Paged, frozen=True, kw_only=True):
     sequence_id: str
     status: EnrollmentStatus | None = None
-
-
-class GetDeviceQr(Query, frozen=True, kw_only=True):
-    device_id: str
 
 
 # -- responses -------------------------------------------------------------------------
@@ -454,14 +451,6 @@ class Overview(msgspec.Struct, frozen=True, kw_only=True):
     messages: dict[str, int] = msgspec.field(default_factory=dict)
 
 
-class DeviceQr(msgspec.Struct, frozen=True, kw_only=True):
-    """The QR code's text (render it as a QR image); it rotates about every 20 s."""
-
-    device_id: str
-    code: str
-    expires_at: datetime | None = None
-
-
 class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     name: str
@@ -483,14 +472,6 @@ class Live(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     """One live update; `type` tells which. Never stored: a missed one is simply missed."""
 
     at: datetime
-
-
-class LiveQr(Live, frozen=True, kw_only=True, tag="device.qr"):
-    """Published by the device-gateway each time a pairing QR code rotates."""
-
-    device_id: str
-    code: str
-    expires_at: datetime | None = None
 
 
 class LiveDevice(Live, frozen=True, kw_only=True, tag="device"):
@@ -530,5 +511,6 @@ class LiveHeartbeat(Live, frozen=True, kw_only=True, tag="heartbeat"):
     """Sent to each WebSocket client when nothing else was, so idle sockets stay open."""
 
 
-LiveUpdate = LiveQr | LiveDevice | LiveCampaign | LiveCampaignProgress | LiveSequenceProgress
-"""What travels on the live subject (heartbeats are made per WebSocket, not published)."""
+LiveUpdate = DeviceQr | LiveDevice | LiveCampaign | LiveCampaignProgress | LiveSequenceProgress
+"""What travels on the live subject: linking prompts (`devices.DeviceQr`, from the
+device-gateway) and the updates above. Heartbeats are made per WebSocket, not published."""

@@ -1,8 +1,8 @@
 """`/api/v1/live`: a WebSocket per client with its tenant's live updates.
 
 The hub gets updates from three places and hands each to the tenant's clients:
-- core NATS `<prefix>.live.*`: QR rotations (device-gateway), campaign and sequence
-  progress (report-service); ephemeral by design;
+- core NATS `<prefix>.live.*`: linking prompts, QR or code (device-gateway), campaign and
+  sequence progress (report-service); ephemeral by design;
 - the DEVICES and CAMPAIGNS streams, followed from their end with ordered consumers: device
   status changes and campaign status changes as they are stored.
 The hub never waits for a client: each has a bounded queue, and a client whose queue is
@@ -29,6 +29,7 @@ from wacast.contracts import campaigns as c
 from wacast.contracts import devices as d
 from wacast.contracts import queries as q
 from wacast.contracts.base import encode
+from wacast.contracts.devices import DeviceQr
 from wacast.contracts.streams import CAMPAIGNS, DEVICES, codec
 from wacast.contracts.subjects import Topology
 from wacast.runtime.clock import Clock
@@ -52,7 +53,8 @@ CAMPAIGN_STATUS: dict[type[c.CampaignEvent], q.CampaignStatus] = {
     c.CampaignFinished: "completed",
     c.CampaignFailed: "failed",
 }
-QR_TTL_SECONDS = 60.0
+PROMPT_TTL_SECONDS = 60.0
+"""A linking prompt older than this means nothing any more (QR codes rotate every ~20 s)."""
 live_decoder = msgspec.json.Decoder(q.LiveUpdate)
 
 
@@ -97,7 +99,7 @@ class LiveHub:
         self.clock = clock
         self.queue_size = queue_size
         self.clients: dict[str, set[LiveClient]] = defaultdict(set)
-        self.qr: dict[tuple[str, str], q.LiveQr] = {}
+        self.prompts: dict[tuple[str, str], DeviceQr] = {}
         self._subs: list[Subscription] = []
 
     async def start(self) -> None:
@@ -141,8 +143,8 @@ class LiveHub:
         except msgspec.ValidationError:
             log.warning("ignoring a malformed live update on %s", msg.subject)
             return
-        if isinstance(update, q.LiveQr):
-            self.qr[(tenant_id, update.device_id)] = update
+        if isinstance(update, DeviceQr):
+            self.prompts[(tenant_id, update.device_id)] = update
         self.send(tenant_id, msg.data)
 
     async def _on_device(self, msg: Msg) -> None:
@@ -152,7 +154,7 @@ class LiveHub:
             return
         assert isinstance(event, d.DeviceEventBase)
         if isinstance(event, d.DeviceConnected | d.DevicePaired | d.DevicePairingFailed):
-            self.qr.pop((event.tenant_id, event.device_id), None)
+            self.prompts.pop((event.tenant_id, event.device_id), None)
         self.send(event.tenant_id, encode(device_update(event)))  # type: ignore[arg-type]
 
     async def _on_campaign(self, msg: Msg) -> None:
@@ -163,17 +165,12 @@ class LiveHub:
         assert isinstance(event, c.CampaignEventBase)
         self.send(event.tenant_id, encode(campaign_update(event)))  # type: ignore[arg-type]
 
-    def current_qr(self, tenant_id: str, device_id: str) -> q.LiveQr | None:
-        """The device's last QR code seen live, while it is still fresh."""
-        found = self.qr.get((tenant_id, device_id))
-        if found is None:
+    def current_prompt(self, tenant_id: str, device_id: str) -> DeviceQr | None:
+        """The device's last linking prompt (QR or code) seen live, while still fresh."""
+        found = self.prompts.get((tenant_id, device_id))
+        if found is None or (self.clock.now() - found.at).total_seconds() > PROMPT_TTL_SECONDS:
             return None
-        now = self.clock.now()
-        expires = found.expires_at
-        if expires is None:
-            age = (now - found.at).total_seconds()
-            return found if age < QR_TTL_SECONDS else None
-        return found if now < expires else None
+        return found
 
 
 async def serve_socket(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from datetime import timedelta
 from typing import Annotated
 
 import segno
@@ -11,6 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from msgspec import UNSET
 
+from wacast.api_gateway.auth import Principal
 from wacast.api_gateway.domain.common import (
     Accepted,
     GatewayDep,
@@ -33,7 +36,9 @@ from wacast.api_gateway.domain.devices.schemas import (
     DeviceUpdate,
     Pairing,
     PairingCreate,
+    PairingPrompt,
 )
+from wacast.api_gateway.gateway import Gateway
 from wacast.api_gateway.problems import ApiProblem, responses
 from wacast.contracts import queries as q
 from wacast.contracts.base import Reply
@@ -46,13 +51,16 @@ from wacast.contracts.commands import (
     SetDeviceLimits,
     StartPairing,
 )
+from wacast.contracts.devices import DEVICE_QR_QUERY, DeviceQr, DeviceQrQuery
 
 STREAM = "DEVICES"
+CODE_WAIT_SECONDS = 5.0
+NOT_PAIRING = "the device is not pairing right now (start pairing first)"
 WRITE = responses(404, 409, 503, 504)
 
 
 async def device_after(
-    gw: GatewayDep, who: PrincipalDep, device_id: str, reply: Reply
+    gw: Gateway, who: Principal, device_id: str, reply: Reply
 ) -> q.Device | None:
     return await read_back(
         gw,
@@ -193,6 +201,8 @@ class DeviceController(Controller):
             )
         )
         code = reply.data.get("code")
+        if not code and data.method == "code":
+            code = await code_prompt(gw, who, device_id)
         stream = stream_key(gw, reply, STREAM)
         return Response(
             Pairing(
@@ -239,11 +249,27 @@ class DeviceController(Controller):
     ) -> Response[bytes]:
         """The current QR code of a device pairing by QR; it rotates about every 20 s."""
         device_id = existing_id(device_id, "device")
-        code = await current_qr(gw, who, device_id)
+        prompt = await current_prompt(gw, who, device_id)
+        if prompt.method != "qr":
+            raise ApiProblem(404, "no_prompt", "Not pairing by QR", NOT_PAIRING)
         image = io.BytesIO()
-        segno.make(code, error="l").save(image, kind="png", scale=8, border=2)
+        segno.make(prompt.code, error="m").save(image, kind="png", scale=8, border=2)
         return Response(
             image.getvalue(), media_type="image/png", headers={"Cache-Control": "no-store"}
+        )
+
+    @get(
+        "/{device_id:str}/pairing",
+        responses=responses(404, 503, 504),
+        summary="The current pairing prompt",
+    )
+    async def pairing(
+        self, gw: GatewayDep, who: PrincipalDep, device_id: FromPath[str]
+    ) -> PairingPrompt:
+        """The QR content or phone code of a device that is pairing (404 when it is not)."""
+        prompt = await current_prompt(gw, who, existing_id(device_id, "device"))
+        return PairingPrompt(
+            device_id=prompt.device_id, method=prompt.method, code=prompt.code, at=prompt.at
         )
 
     @get(
@@ -280,19 +306,29 @@ class DeviceController(Controller):
         return accepted(gw, reply, device_id, STREAM)
 
 
-async def current_qr(gw: GatewayDep, who: PrincipalDep, device_id: str) -> str:
-    """The code as last seen live, else as the device-gateway has it now."""
-    seen = gw.live.current_qr(who.tenant_id, device_id)
+async def current_prompt(gw: Gateway, who: Principal, device_id: str) -> DeviceQr:
+    """The linking prompt as last seen live, else as the device-gateway has it now."""
+    seen = gw.live.current_prompt(who.tenant_id, device_id)
     if seen is not None:
-        return seen.code
+        return seen
     try:
-        found = await gw.ask(
-            q.DEVICE_QR, q.GetDeviceQr(tenant_id=who.tenant_id, device_id=device_id), q.DeviceQr
+        return await gw.ask(
+            DEVICE_QR_QUERY,
+            DeviceQrQuery(tenant_id=who.tenant_id, device_id=device_id),
+            DeviceQr,
         )
     except ApiProblem as problem:
         if problem.status in (404, 409, 422):
-            raise ApiProblem(
-                404, "no_qr", "No QR code", "the device is not pairing by QR right now"
-            ) from None
+            raise ApiProblem(404, "no_prompt", "Not pairing", NOT_PAIRING) from None
         raise
-    return found.code
+
+
+async def code_prompt(gw: Gateway, who: Principal, device_id: str) -> str | None:
+    """The pairing code, which the gateway shows moments after pairing by code started."""
+    deadline = gw.clock.now() + timedelta(seconds=CODE_WAIT_SECONDS)
+    while gw.clock.now() < deadline:
+        seen = gw.live.current_prompt(who.tenant_id, device_id)
+        if seen is not None and seen.method == "code":
+            return seen.code
+        await asyncio.sleep(0.05)
+    return None

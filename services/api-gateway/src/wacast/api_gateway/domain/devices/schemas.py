@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
@@ -42,6 +43,16 @@ class Pairing(msgspec.Struct, frozen=True, kw_only=True):
     code: str | None = None
     seq: int
     stream: str
+
+
+class PairingPrompt(msgspec.Struct, frozen=True, kw_only=True):
+    """What the phone needs now: the QR content to scan (`method` "qr"; the image is at
+    `/devices/{id}/qr`) or the code to type (`method` "code"). It rotates; `at` is when."""
+
+    device_id: str
+    method: Literal["qr", "code"]
+    code: str
+    at: datetime
 
 
 class DeviceResult(q.Device, frozen=True, kw_only=True):

@@ -9,6 +9,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
 
+from wacast.api_gateway.auth import Principal
 from wacast.api_gateway.domain.common import (
     Accepted,
     GatewayDep,
@@ -32,6 +33,7 @@ from wacast.api_gateway.domain.leads.schemas import (
     LeadUpdate,
     OptOut,
 )
+from wacast.api_gateway.gateway import Gateway
 from wacast.api_gateway.problems import ApiProblem, responses
 from wacast.contracts import queries as q
 from wacast.contracts.base import Reply
@@ -57,9 +59,7 @@ def as_lead(detail: q.LeadDetail) -> q.Lead:
     return q.Lead(**fields)
 
 
-async def lead_after(
-    gw: GatewayDep, who: PrincipalDep, lead_id: str, reply: Reply
-) -> q.Lead | None:
+async def lead_after(gw: Gateway, who: Principal, lead_id: str, reply: Reply) -> q.Lead | None:
     found = await read_back(
         gw,
         q.LEAD,
@@ -70,7 +70,7 @@ async def lead_after(
 
 
 def lead_result(
-    gw: GatewayDep, found: q.Lead, reply: Reply, status: int = 200
+    gw: Gateway, found: q.Lead, reply: Reply, status: int = 200
 ) -> Response[LeadResult]:
     stream = stream_key(gw, reply, STREAM)
     return Response(

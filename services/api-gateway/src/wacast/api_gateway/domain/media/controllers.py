@@ -18,6 +18,7 @@ from litestar.datastructures import UploadFile
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.params import FromPath, FromQuery
 
+from wacast.api_gateway.auth import Principal
 from wacast.api_gateway.domain.common import (
     Accepted,
     GatewayDep,
@@ -35,6 +36,7 @@ from wacast.api_gateway.domain.common import (
     write_headers,
 )
 from wacast.api_gateway.domain.media.schemas import MediaJson, MediaResult
+from wacast.api_gateway.gateway import Gateway
 from wacast.api_gateway.problems import ApiProblem, responses
 from wacast.contracts import queries as q
 from wacast.contracts.commands import DeleteMedia, IngestMedia
@@ -86,7 +88,7 @@ class MediaOperation(Operation):
         )
 
 
-async def staged(gw: GatewayDep, who: PrincipalDep, media_id: str, content: bytes) -> str:
+async def staged(gw: Gateway, who: Principal, media_id: str, content: bytes) -> str:
     if not content:
         raise ApiProblem(422, detail="the media is empty")
     if len(content) > gw.settings.max_upload_bytes:
@@ -98,7 +100,7 @@ async def staged(gw: GatewayDep, who: PrincipalDep, media_id: str, content: byte
 
 
 async def source_of(
-    gw: GatewayDep, who: PrincipalDep, media_id: str, request: Request[Any, Any, Any]
+    gw: Gateway, who: Principal, media_id: str, request: Request[Any, Any, Any]
 ) -> dict[str, str]:
     """`IngestMedia` fields for the body: a multipart file, base64 JSON or a URL."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -8,6 +8,7 @@ from typing import Annotated
 from litestar import Controller, Response, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from wacast.api_gateway.auth import Principal
 from wacast.api_gateway.domain.common import (
     Accepted,
     GatewayDep,
@@ -32,6 +33,7 @@ from wacast.api_gateway.domain.sequences.schemas import (
     SequenceResult,
     StepCreate,
 )
+from wacast.api_gateway.gateway import Gateway
 from wacast.api_gateway.problems import ApiProblem, responses
 from wacast.contracts import queries as q
 from wacast.contracts.base import Reply
@@ -78,7 +80,7 @@ def steps_of(given: list[StepCreate]) -> list[Step]:
     return steps
 
 
-async def filtered_leads(gw: GatewayDep, who: PrincipalDep, wanted: LeadFilter) -> list[str]:
+async def filtered_leads(gw: Gateway, who: Principal, wanted: LeadFilter) -> list[str]:
     """Every lead id the filter picks, read from the lead list page by page."""
     found: dict[str, None] = {}
     for tag in wanted.tags or [""]:
