@@ -34,6 +34,7 @@ from wacast.api_gateway.idempotency import IdempotencyMiddleware
 from wacast.api_gateway.limits import UploadLimit
 from wacast.api_gateway.live import serve_socket
 from wacast.api_gateway.problems import EXCEPTION_HANDLERS, ApiProblem
+from wacast.api_gateway.web import web_router
 from wacast.runtime.health import health_handlers
 
 API_VERSION = "1.0.0"
@@ -91,7 +92,12 @@ def create_app(gw: Gateway, *, extra_handlers: list[Any] | None = None) -> Lites
             expose_headers=["Wacast-Seq", "Wacast-Stream", "Location", "Retry-After"],
         )
     return Litestar(
-        route_handlers=[api, *health_handlers("api-gateway", gw.checks), *(extra_handlers or [])],
+        route_handlers=[
+            api,
+            web_router(gw),
+            *health_handlers("api-gateway", gw.checks),
+            *(extra_handlers or []),
+        ],
         dependencies={
             "gw": Provide(gateway, sync_to_thread=False),
             "who": Provide(principal, sync_to_thread=False),
