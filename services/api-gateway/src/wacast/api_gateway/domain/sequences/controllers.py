@@ -8,7 +8,6 @@ from typing import Annotated
 from litestar import Controller, Response, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from wacast.api_gateway.auth import Principal
 from wacast.api_gateway.domain.common import (
     Accepted,
     GatewayDep,
@@ -28,12 +27,10 @@ from wacast.api_gateway.domain.common import (
 from wacast.api_gateway.domain.sequences.schemas import (
     Enrolled,
     EnrollmentCreate,
-    LeadFilter,
     SequenceCreate,
     SequenceResult,
     StepCreate,
 )
-from wacast.api_gateway.gateway import Gateway
 from wacast.api_gateway.problems import ApiProblem, responses
 from wacast.contracts import queries as q
 from wacast.contracts.base import Reply
@@ -42,6 +39,7 @@ from wacast.contracts.commands import (
     ArchiveSequence,
     CreateSequence,
     EnrollLeads,
+    EnrollLeadsByFilter,
     PauseSequence,
     RemoveEnrollment,
 )
@@ -50,7 +48,13 @@ from wacast.contracts.values import Step
 STREAM = "SEQUENCES"
 WRITE = responses(404, 409, 503, 504)
 ENROLL_CHUNK = 1000
-MAX_FILTERED = 100_000
+
+
+def _count(value: object) -> int:
+    """Owners answer counts, or the lists counted."""
+    if isinstance(value, list):
+        return len(value)
+    return value if isinstance(value, int) else 0
 
 
 def steps_of(given: list[StepCreate]) -> list[Step]:
@@ -78,35 +82,6 @@ def steps_of(given: list[StepCreate]) -> list[Step]:
         except ValueError as exc:
             raise ApiProblem(422, detail=str(exc)) from None
     return steps
-
-
-async def filtered_leads(gw: Gateway, who: Principal, wanted: LeadFilter) -> list[str]:
-    """Every lead id the filter picks, read from the lead list page by page."""
-    found: dict[str, None] = {}
-    for tag in wanted.tags or [""]:
-        for device_id in wanted.device_ids or [""]:
-            cursor = ""
-            while True:
-                page = await gw.ask(
-                    q.LEADS,
-                    q.ListLeads(
-                        tenant_id=who.tenant_id,
-                        status=wanted.status,
-                        tag=tag,
-                        device_id=device_id,
-                        opted_out=False,
-                        cursor=cursor,
-                        limit=q.MAX_LIMIT,
-                    ),
-                    q.LeadPage,
-                )
-                found.update(dict.fromkeys(lead.id for lead in page.items))
-                if len(found) > MAX_FILTERED:
-                    raise ApiProblem(422, detail=f"the filter picks more than {MAX_FILTERED} leads")
-                if page.next_cursor is None:
-                    break
-                cursor = page.next_cursor
-    return list(found)
 
 
 class SequenceController(Controller):
@@ -255,25 +230,42 @@ class SequenceController(Controller):
         data: JSONBody[EnrollmentCreate],
     ) -> Response[Enrolled]:
         """By `lead_ids`, or by a `filter` on status, tags and devices (opted-out leads are
-        never enrolled)."""
+        never enrolled). A lead is in a sequence at most once at a time."""
         sequence_id = existing_id(sequence_id, "sequence")
         if bool(data.lead_ids) == (data.filter is not None):
             raise ApiProblem(422, detail="give either lead_ids or filter")
-        lead_ids = (
-            list(dict.fromkeys(data.lead_ids))
-            if data.filter is None
-            else await filtered_leads(gw, who, data.filter)
-        )
-        reply = Reply(ok=True)
-        for start in range(0, len(lead_ids), ENROLL_CHUNK):
-            chunk = lead_ids[start : start + ENROLL_CHUNK]
-            key = f"{idem}:{start}" if idem else ""
+        if data.filter is not None:
             reply = await gw.send(
-                build(EnrollLeads, who, key, sequence_id=sequence_id, lead_ids=chunk)
+                build(EnrollLeadsByFilter, who, idem, sequence_id=sequence_id, filter=data.filter)
             )
+            enrolled, already, skipped = (
+                _count(reply.data.get(k)) for k in ("enrolled", "already", "skipped")
+            )
+        else:
+            lead_ids = list(dict.fromkeys(data.lead_ids))
+            for lead_id in lead_ids:
+                existing_id(lead_id, "lead")
+            enrolled = already = skipped = 0
+            reply = Reply(ok=True)
+            for start in range(0, len(lead_ids), ENROLL_CHUNK):
+                chunk = lead_ids[start : start + ENROLL_CHUNK]
+                key = f"{idem}:{start}" if idem else ""
+                reply = await gw.send(
+                    build(EnrollLeads, who, key, sequence_id=sequence_id, lead_ids=chunk)
+                )
+                enrolled += _count(reply.data.get("enrolled"))
+                already += _count(reply.data.get("already"))
+                skipped += _count(reply.data.get("skipped"))
         stream = stream_key(gw, reply, STREAM)
         return Response(
-            Enrolled(sequence_id=sequence_id, leads=len(lead_ids), seq=reply.seq, stream=stream),
+            Enrolled(
+                sequence_id=sequence_id,
+                enrolled=enrolled,
+                already=already,
+                skipped=skipped,
+                seq=reply.seq,
+                stream=stream,
+            ),
             status_code=202,
             headers=write_headers(reply, stream),
         )

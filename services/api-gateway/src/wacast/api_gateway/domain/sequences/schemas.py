@@ -9,7 +9,7 @@ from msgspec import Meta
 
 from wacast.contracts import queries as q
 from wacast.contracts.values import (
-    LeadStatus,
+    Audience,
     MessageContent,
     Pacing,
     RetryPolicy,
@@ -43,32 +43,24 @@ class SequenceCreate(msgspec.Struct, frozen=True, kw_only=True):
     status: Literal["draft", "active"] = "active"
 
 
-class LeadFilter(msgspec.Struct, frozen=True, kw_only=True):
-    """Leads matching every given filter (a lead matches `tags` with any of them)."""
-
-    status: LeadStatus | None = None
-    tags: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=20)] = msgspec.field(
-        default_factory=list
-    )
-    device_ids: Annotated[list[Annotated[str, Meta(max_length=128)]], Meta(max_length=100)] = (
-        msgspec.field(default_factory=list)
-    )
-
-
 class EnrollmentCreate(msgspec.Struct, frozen=True, kw_only=True):
-    """Give `lead_ids`, or a `filter` that picks the leads."""
+    """Give `lead_ids`, or a `filter` that picks the leads (like a campaign's audience:
+    status, tags, devices; opted-out leads never match)."""
 
     lead_ids: Annotated[list[Annotated[str, Meta(max_length=128)]], Meta(max_length=10_000)] = (
         msgspec.field(default_factory=list)
     )
-    filter: LeadFilter | None = None
+    filter: Audience | None = None
 
 
 class Enrolled(msgspec.Struct, frozen=True, kw_only=True):
-    """How many leads were sent to the sequence; leads enrolled already are not again."""
+    """`enrolled` leads started the sequence now; `already` were in it; `skipped` (given
+    by id) cannot be enrolled: opted out or without a device."""
 
     sequence_id: str
-    leads: int
+    enrolled: int
+    already: int
+    skipped: int = 0
     seq: int
     stream: str
 
