@@ -153,6 +153,9 @@ def test_compose_runs_every_service_on_the_same_infrastructure_versions_as_dev()
     assert services["postgres"]["image"].startswith(f"postgres:{major}")
     assert "./deploy/nats/nats.conf:/etc/nats/nats.conf:ro" in services["nats"]["volumes"]
     assert services["nats"]["command"] == ["--config", "/etc/nats/nats.conf"]
+    gateway_env = services["device-gateway"]["environment"]
+    assert gateway_env["NEONIZE_BOT_TAG"] == "off", "as ./dev up launches it"
+    assert gateway_env["WACAST_SIM_URL"] == "http://wa-simulator:8099"
     for component in SERVICES:
         service = services[component.name]
         assert service["command"] == [component.name]

@@ -148,6 +148,7 @@ def test_workload_kinds_pdbs_and_hpas(overlay: str) -> None:
     env = gateway["spec"]["template"]["spec"]["containers"][0]["env"]
     replica_id = next(e for e in env if e["name"] == "WACAST_REPLICA_ID")
     assert replica_id["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert {"name": "NEONIZE_BOT_TAG", "value": "off"} in env
     assert gateway["spec"]["replicas"] <= PARTITIONS
     workloads = [r for r in resources if r["kind"] in ("Deployment", "StatefulSet")]
     budgets = [r for r in resources if r["kind"] == "PodDisruptionBudget"]
