@@ -12,6 +12,9 @@ times, for each send request, its arrival on the bus after the jump. Prints one 
 see bench/README.md.
 
     .venv/bin/python bench/sequences.py [--enrollments N] [--due N] [--out FILE] [--no-save]
+
+`WACAST_BENCH_PROFILE=<file>` runs the service under cProfile into that file;
+`WACAST_BENCH_KEEP_LOG=<file>` keeps the service's log there.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -239,7 +243,6 @@ async def measure(
         proc.terminate()
         proc.wait(30)
         if os.environ.get("WACAST_BENCH_KEEP_LOG"):
-            import shutil
             shutil.copy(root / "service.log", os.environ["WACAST_BENCH_KEEP_LOG"])
     lags = [a - jumped for a in arrivals]
     return {
