@@ -81,8 +81,9 @@ def render(template: str, **context: Any) -> Response[str]:
     return Response(html, media_type=MediaType.HTML, headers=PAGE_HEADERS)
 
 
-def page(template: str, title: str, section: str, **context: Any) -> Response[str]:
-    return render(template, title=title, section=section, **context)
+def page(template: str, title: str, section: str, name: str = "", **context: Any) -> Response[str]:
+    """`section` lights its entry in the navigation; `name` picks the page's script."""
+    return render(template, title=title, section=section, page_name=name or section, **context)
 
 
 @get("/", include_in_schema=False, sync_to_thread=False)
@@ -117,7 +118,7 @@ def campaigns() -> Response[str]:
 
 @get("/app/campaigns/new", include_in_schema=False, sync_to_thread=False)
 def campaign_new() -> Response[str]:
-    return page("campaign_new.html", "New campaign", "campaigns")
+    return page("campaign_new.html", "New campaign", "campaigns", "campaign-new")
 
 
 @get("/app/campaigns/{campaign_id:str}", include_in_schema=False, sync_to_thread=False)
@@ -126,6 +127,7 @@ def campaign_report(campaign_id: FromPath[str]) -> Response[str]:
         "campaign_report.html",
         "Campaign report",
         "campaigns",
+        "campaign-report",
         campaign_id=existing_id(campaign_id, "campaign"),
     )
 
@@ -137,7 +139,7 @@ def sequences() -> Response[str]:
 
 @get("/app/sequences/new", include_in_schema=False, sync_to_thread=False)
 def sequence_new() -> Response[str]:
-    return page("sequence_new.html", "New sequence", "sequences")
+    return page("sequence_new.html", "New sequence", "sequences", "sequence-new")
 
 
 @get("/app/sequences/{sequence_id:str}", include_in_schema=False, sync_to_thread=False)
@@ -146,6 +148,7 @@ def sequence_detail(sequence_id: FromPath[str]) -> Response[str]:
         "sequence_detail.html",
         "Sequence",
         "sequences",
+        "sequence-detail",
         sequence_id=existing_id(sequence_id, "sequence"),
     )
 

@@ -300,6 +300,29 @@
     if (closer) closer.closest('dialog').close();
   });
 
+  /** Ask before something that cannot be undone; resolves true when confirmed. */
+  W.confirm = ({ title, body, confirm = 'Confirm', cancel = 'Cancel', danger = false }) =>
+    new Promise((resolve) => {
+      const yes = W.h('button', { type: 'submit', class: danger ? 'danger' : 'primary', value: 'yes' }, confirm);
+      const no = W.h('button', { type: 'button', class: 'secondary', value: 'no' }, cancel);
+      const titleId = `confirm-${W.uuid()}`;
+      const dialog = W.h('dialog', { 'aria-labelledby': titleId, class: danger ? 'danger-dialog' : '' },
+        W.h('form', { method: 'dialog' },
+          W.h('h2', { id: titleId }, title),
+          body ? W.h('p', { class: danger ? 'warning' : '' }, body) : null,
+          W.h('div', { class: 'actions' }, no, yes)));
+      let answer = false;
+      yes.addEventListener('click', () => (answer = true));
+      no.addEventListener('click', () => dialog.close());
+      dialog.addEventListener('close', () => {
+        dialog.remove();
+        resolve(answer);
+      });
+      document.body.append(dialog);
+      dialog.showModal();
+      no.focus();
+    });
+
   W.toast = (message, kind) => {
     const region = document.getElementById('toasts');
     if (!region) return;
