@@ -43,6 +43,7 @@ async def test_a_command_is_answered_by_its_owner_and_bad_input_gets_a_problem(
 
     serve_commands(broker, streams, "devices", DeviceCommand, handle)
     await broker.start()
+    await broker.connection.flush()  # subscriptions reach the server first
     requester = Requester(nc, streams, timeout=3)
 
     ok = await requester.send(RegisterDevice(tenant_id="acme", name="front desk", driver="sim"))

@@ -122,6 +122,7 @@ async def serve(
         ctx.checks["postgres"] = _pool_ready(ctx.pool)
     await setup(ctx)
     await broker.start()
+    await nc.flush()  # the server has our subscriptions before we report ready
     server = http_server(instrument(health_app(name, ctx.checks), name), settings.http_host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
