@@ -52,12 +52,19 @@ def test_pytest_collecting_no_tests_is_a_failure(monkeypatch: pytest.MonkeyPatch
 def test_the_steps_are_ruff_format_ruff_check_mypy_then_pytest_with_extra_args() -> None:
     root = repo_root()
     steps = devstack_checks.steps(root, ["-k", "foo"])
-    assert [title.split()[0:2] for title, _ in steps] == [
-        ["ruff", "format"],
-        ["ruff", "check"],
-        ["mypy", "libs"],
-        ["pytest"],
-    ]
+    names = [title.split()[0:2] for title, _ in steps]
+    assert names[:3] == [["ruff", "format"], ["ruff", "check"], ["mypy", "libs"]]
+    assert names[-1] == ["pytest"]
+    assert all(name[0] == "mypy" for name in names[3:-1])
     assert steps[0][1][1:] == ["format", "--check", "."]
     assert steps[-1][1][1:] == ["-k", "foo"]
     assert all(Path(argv[0]).is_file() for _, argv in steps)
+
+
+def test_mypy_checks_every_service_tests_folder_in_a_run_of_its_own() -> None:
+    root = repo_root()
+    groups = devstack_checks.mypy_groups(root)
+    service_tests = sorted(str(p.relative_to(root)) for p in root.glob("services/*/tests"))
+    assert [group for group in groups[1:]] == [[folder] for folder in service_tests]
+    assert "libs" in groups[0]
+    assert all(folder not in groups[0] for folder in service_tests)
