@@ -65,6 +65,6 @@ def test_mypy_checks_every_service_tests_folder_in_a_run_of_its_own() -> None:
     root = repo_root()
     groups = devstack_checks.mypy_groups(root)
     service_tests = sorted(str(p.relative_to(root)) for p in root.glob("services/*/tests"))
-    assert [group for group in groups[1:]] == [[folder] for folder in service_tests]
+    assert groups[1:] == [[folder] for folder in service_tests]
     assert "libs" in groups[0]
     assert all(folder not in groups[0] for folder in service_tests)

@@ -49,8 +49,9 @@ from wacast.contracts.subjects import Topology
 from wacast.runtime.clock import SystemClock
 from wacast.runtime.commands import problem, serve_commands, serve_query
 from wacast.runtime.deadletter import DeadLetters
-from wacast.runtime.embedded import PostgresPlan
+from wacast.runtime.embedded import PostgresPlan, free_port
 from wacast.runtime.eventstore import Conflict, EventStore
+from wacast.runtime.health import http_server
 from wacast.runtime.provisioning import ensure_streams
 from wacast.runtime.service import ServiceContext
 from wacast.runtime.testing import TEMPLATE_DB
@@ -311,3 +312,16 @@ async def acme(stack: Stack) -> Caller:
 @pytest.fixture
 async def umbrella(stack: Stack) -> Caller:
     return await stack.tenant("umb")
+
+
+@pytest.fixture(scope="session")
+async def http_url(stack: Stack) -> AsyncIterator[str]:
+    """The app served by uvicorn on a free port (for WebSockets and real HTTP clients)."""
+    port = free_port()
+    served = http_server(create_app(stack.gw), "127.0.0.1", port)
+    task = asyncio.create_task(served.serve())
+    while not served.started:
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    served.should_exit = True
+    await task

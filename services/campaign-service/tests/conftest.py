@@ -26,13 +26,15 @@ from wacast.campaign_service.settings import Settings
 from wacast.contracts import commands as cmd
 from wacast.contracts.base import Command, Event, Reply
 from wacast.contracts.devices import DeviceConnected, DeviceRegistered
+from wacast.contracts.ids import phone_key
+from wacast.contracts.leads import LeadCreated, LeadPhoneClaimed
 from wacast.contracts.messages import MessageRequested
 from wacast.contracts.streams import BY_KIND, MESSAGES, StreamSpec, codec
 from wacast.contracts.subjects import Topology
 from wacast.contracts.tenants import TenantCreated
 from wacast.runtime.clock import CONTROLLED_EPOCH, ControlledClock
 from wacast.runtime.deadletter import DeadLetters
-from wacast.runtime.eventstore import EventStore
+from wacast.runtime.eventstore import Append, EventStore
 
 T = TypeVar("T")
 TENANT = "acme"
@@ -62,7 +64,11 @@ class Replica:
 
 class Harness:
     def __init__(
-        self, nc: Client, topology: Topology, pool: asyncpg.Pool, nats_url: str,
+        self,
+        nc: Client,
+        topology: Topology,
+        pool: asyncpg.Pool,
+        nats_url: str,
         dead_letters: DeadLetters,
     ) -> None:
         self.nc = nc
@@ -81,10 +87,17 @@ class Harness:
         resolver: Resolver = system_resolver,
         **overrides: Any,
     ) -> Replica:
-        settings = Settings(namespace=self.topology.prefix, clock="controlled", **{**FAST, **overrides})
+        settings = Settings(
+            namespace=self.topology.prefix, clock="controlled", **{**FAST, **overrides}
+        )
         service = CampaignService(
-            nc=self.nc, pool=self.pool, topology=self.topology, clock=self.clock,
-            settings=settings, dead_letters=self.dead_letters, transport=transport,
+            nc=self.nc,
+            pool=self.pool,
+            topology=self.topology,
+            clock=self.clock,
+            settings=settings,
+            dead_letters=self.dead_letters,
+            transport=transport,
             resolver=resolver,
         )
         await service.prepare()
@@ -97,7 +110,12 @@ class Harness:
 
     async def close(self) -> None:
         for replica in self.replicas:
-            await replica.stop()
+            await asyncio.wait_for(replica.stop(), 15)
+        try:
+            await asyncio.wait_for(self.pool.close(), 10)
+        except TimeoutError:
+            self.pool.terminate()
+            raise AssertionError("a connection of the service's pool was never released") from None
 
     async def advance(self, by: timedelta) -> None:
         await self.clock.set(self.clock.now() + by)
@@ -111,23 +129,39 @@ class Harness:
         return done.seq
 
     async def tenant(self, region: str = "US", tenant_id: str = TENANT) -> None:
-        await self.append(TenantCreated(tenant_id=tenant_id, occurred_at=self.clock.now(),
-                                        name=tenant_id, default_region=region))
+        await self.append(
+            TenantCreated(
+                tenant_id=tenant_id,
+                occurred_at=self.clock.now(),
+                name=tenant_id,
+                default_region=region,
+            )
+        )
 
     async def device(self, device_id: str, connected: bool = True, tenant_id: str = TENANT) -> None:
         now = self.clock.now()
-        await self.append(DeviceRegistered(tenant_id=tenant_id, occurred_at=now,
-                                           device_id=device_id, name=device_id, driver="sim"))
+        await self.append(
+            DeviceRegistered(
+                tenant_id=tenant_id,
+                occurred_at=now,
+                device_id=device_id,
+                name=device_id,
+                driver="sim",
+            )
+        )
         if connected:
-            await self.append(DeviceConnected(tenant_id=tenant_id, occurred_at=now,
-                                              device_id=device_id))
+            await self.append(
+                DeviceConnected(tenant_id=tenant_id, occurred_at=now, device_id=device_id)
+            )
 
     async def leads(self, replica: Replica, count: int, **fields: Any) -> list[str]:
         """`count` leads with phones +1 415 555 xxxx (count <= 10000), created by command."""
         ids = []
         for i in range(count):
             reply = await replica.send(
-                cmd.CreateLead(tenant_id=TENANT, phone=f"+1415555{i:04d}", name=f"Lead {i}", **fields)
+                cmd.CreateLead(
+                    tenant_id=TENANT, phone=f"+1415555{i:04d}", name=f"Lead {i}", **fields
+                )
             )
             assert reply.ok, reply.problem
             ids.append(reply.id)
@@ -144,6 +178,48 @@ class Harness:
             if time.monotonic() > deadline:
                 raise AssertionError(f"not true within {timeout} s: last {result!r}")
             await asyncio.sleep(0.05)
+
+    async def seed(
+        self, count: int, devices: list[str], start: int = 0, **fields: Any
+    ) -> list[str]:
+        """`count` leads appended directly (claims and `LeadCreated`, in atomic batches), round
+        robin over `devices`; ids `l000001`..., phones +1 415 555 0000... ."""
+        ids: list[str] = []
+        items: list[Append] = []
+        now = self.clock.now()
+        for n in range(start, start + count):
+            lead_id, phone = f"l{n:06d}", f"+1415{5550000 + n:07d}"
+            claim = LeadPhoneClaimed(
+                tenant_id=TENANT,
+                occurred_at=now,
+                lead_id=lead_id,
+                phone_key=phone_key(TENANT, phone),
+            )
+            created = LeadCreated(
+                tenant_id=TENANT,
+                occurred_at=now,
+                lead_id=lead_id,
+                phone=phone,
+                name=f"Lead {n}",
+                device_id=devices[n % len(devices)],
+                **fields,
+            )
+            for event in (claim, created):
+                items.append(
+                    Append(
+                        event.subject(self.topology),
+                        event,
+                        f"seed.{lead_id}.{event.subject_kind}",
+                        0,
+                    )
+                )
+            ids.append(lead_id)
+            if len(items) >= 500:
+                await self.store.append_batch(items)
+                items = []
+        if items:
+            await self.store.append_batch(items)
+        return ids
 
     # reading what happened ------------------------------------------------------------
     async def events(self, spec: StreamSpec, subject: str) -> list[Event]:
@@ -162,7 +238,8 @@ class Harness:
         js = self.nc.jetstream()
         sub = await js.subscribe(
             f"{self.topology.prefix}.sendreq.*.{tenant_id}.>",
-            stream=MESSAGES.name(self.topology), ordered_consumer=True,
+            stream=MESSAGES.name(self.topology),
+            ordered_consumer=True,
         )
         found: list[MessageRequested] = []
         try:
@@ -179,8 +256,10 @@ class Harness:
 
 @pytest.fixture
 async def harness(
-    nc: Client, streams: Topology, pool: asyncpg.Pool, nats_url: str, dead_letters: DeadLetters
+    nc: Client, streams: Topology, database_url: str, nats_url: str, dead_letters: DeadLetters
 ) -> AsyncIterator[Harness]:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=12)
+    assert pool is not None
     created = Harness(nc, streams, pool, nats_url, dead_letters)
     yield created
     await created.close()

@@ -11,13 +11,15 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from wacast.contracts.commands import RegisterDevice, StartPairing
-from wacast.contracts.devices import DEVICE_QR_QUERY, DeviceQr, DeviceQrQuery
+from wacast.contracts.devices import DEVICE_QR_QUERY, DeviceDisconnected, DeviceQr, DeviceQrQuery
+from wacast.contracts.streams import DEVICES
 from wacast.contracts.subjects import Topology
 from wacast.device_gateway.testing import (
     InProcessGateway,
     Simulator,
     device_state,
     eventually,
+    register_and_pair,
 )
 from wacast.runtime.commands import Requester
 from wacast.runtime.eventstore import EventStore
@@ -164,3 +166,33 @@ async def test_the_qr_query_answers_for_a_pairing_device_only(
     assert nothing.problem is not None
     assert nothing.problem.status in (404, 503)
     await asyncio.sleep(0)
+
+
+async def test_a_session_dropped_by_the_network_comes_back_by_itself(
+    nc: Client,
+    store: EventStore,
+    streams: Topology,
+    gateway: InProcessGateway,
+    sim: Simulator,
+    ids: Callable[[str], str],
+) -> None:
+    device = ids("drop")
+    await register_and_pair(Requester(nc, streams, timeout=5), store, T, [device])
+
+    await sim.post(f"/sim/v1/devices/{device}/drop", {"seconds": 0.5})
+
+    async def back() -> bool:
+        events = await store.load(DEVICES, streams.device(T, device))
+        kinds = [type(s.event).__name__ for s in events]
+        return kinds[-2:] == ["DeviceDisconnected", "DeviceConnected"]
+
+    try:
+        await eventually(back, 10, "disconnected, then connected again")
+    except AssertionError:
+        print([s.event for s in await store.load(DEVICES, streams.device(T, device))])
+        print(await sim.get(f"/sim/v1/devices/{device}"))
+        raise
+    assert (await sim.get(f"/sim/v1/devices/{device}"))["connected"]
+    events = [s.event for s in await store.load(DEVICES, streams.device(T, device))]
+    dropped = next(e for e in events if isinstance(e, DeviceDisconnected))
+    assert dropped.reason == "network"

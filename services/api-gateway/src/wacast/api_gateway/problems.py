@@ -152,6 +152,7 @@ def responses(*statuses: int) -> dict[int, ResponseSpec]:
             data_container=ProblemDetails,
             description=TITLES.get(status, ("", "Error"))[1],
             media_type=PROBLEM_JSON,
+            generate_examples=False,
         )
         for status in every
     }

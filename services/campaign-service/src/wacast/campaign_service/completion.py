@@ -17,6 +17,7 @@ from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
+from wacast.campaign_service.adapters import outcomes
 from wacast.campaign_service.campaigns import CampaignCommands
 from wacast.campaign_service.context import Deps
 from wacast.campaign_service.jobs import Signal, first_of
@@ -49,6 +50,11 @@ class Completion:
             log.info("campaign %s completed: %d requested", campaign_id, requested)
             await self.campaigns.complete(tenant_id, campaign_id, requested, skipped)
         window = timedelta(seconds=self.deps.settings.receipt_window_seconds)
-        for tenant_id, campaign_id, counts in await reads.finishable(self.deps.clock.now(), window):
+        now = self.deps.clock.now()
+        if not await reads.finishable(now, window):
+            return
+        # Every receipt stored before the window closed counts: let the counters catch up.
+        await reads.caught_up("MESSAGES", projection=outcomes.NAME)
+        for tenant_id, campaign_id, counts in await reads.finishable(now, window):
             log.info("campaign %s finished", campaign_id)
             await self.campaigns.finish(tenant_id, campaign_id, counts)

@@ -18,7 +18,7 @@ from wacast.campaign_service.domain import campaign as campaign_rules
 from wacast.campaign_service.domain import lead as lead_rules
 from wacast.campaign_service.domain.errors import invalid
 from wacast.campaign_service.settings import Settings
-from wacast.contracts.base import Event, Reply
+from wacast.contracts.base import Event, Reply, encode
 from wacast.contracts.media import MediaDeleted, MediaStored
 from wacast.contracts.streams import CAMPAIGNS, LEADS, MEDIA, StreamSpec, codec
 from wacast.contracts.subjects import Topology, check_token
@@ -96,13 +96,21 @@ def new_id(prefix: str, tenant_id: str, idempotency_key: str, given: str, what: 
     return prefix + uuid.uuid4().hex[:24]
 
 
+def decision_id(prefix: str, events: Sequence[Event]) -> str:
+    """A message id for a decision: the same bytes retried are one message, while another
+    decision taken on the same state (different content) is never mistaken for it."""
+    digest = hashlib.sha256(b"".join(encode(e) for e in events)).hexdigest()[:16]
+    return f"{prefix}.{digest}"
+
+
 def subject_items(
     subject: str, events: Sequence[Event], expected: int, msg_id: str
 ) -> list[Append]:
     """Events for one aggregate inside a batch: only the first carries the expected
     sequence (the server refuses one on a later message of the same subject)."""
+    prefix = decision_id(msg_id, events)
     return [
-        Append(subject, event, f"{msg_id}.{i}", expected if i == 0 else None)
+        Append(subject, event, f"{prefix}.{i}", expected if i == 0 else None)
         for i, event in enumerate(events)
     ]
 

@@ -266,7 +266,7 @@ def claim_item(deps: Deps, tenant_id: str, claim: rules.Claim, lead_id: str) -> 
         lead_id=lead_id,
     )
     subject = event.subject(deps.topology)
-    return Append(subject, event, f"{lead_id}.claim.{claim.seq}", claim.seq)
+    return Append(subject, event, f"{claim.phone_key}.{claim.seq}.{lead_id}", claim.seq)
 
 
 def release_item(deps: Deps, tenant_id: str, claim: rules.Claim) -> Append:
@@ -277,4 +277,4 @@ def release_item(deps: Deps, tenant_id: str, claim: rules.Claim) -> Append:
         lead_id=claim.lead_id,
     )
     subject = event.subject(deps.topology)
-    return Append(subject, event, f"{claim.lead_id}.release.{claim.seq}", claim.seq)
+    return Append(subject, event, f"{claim.phone_key}.{claim.seq}.release", claim.seq)

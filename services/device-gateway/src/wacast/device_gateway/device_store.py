@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 
 from nats.js.errors import NotFoundError
@@ -13,6 +14,8 @@ from wacast.device_gateway.directory import Directory
 from wacast.device_gateway.domain.device import Device, accepts, evolve
 from wacast.runtime.clock import Clock
 from wacast.runtime.eventstore import MSG_ID, Appended, EventStore, retry_on_conflict
+
+log = logging.getLogger(__name__)
 
 
 class DeviceStore:
@@ -51,6 +54,7 @@ class DeviceStore:
         async def attempt() -> bool:
             state, seq = await self.load(tenant_id, device_id)
             if not accepts(state, fact):
+                log.debug("%s changes nothing for %s (%s)", type(fact).__name__, device_id, state.status)
                 return False
             msg_id = f"fact:{device_id}:{seq}:{type(fact).__name__}"
             await self.append(state, seq, [fact], msg_id)

@@ -17,16 +17,21 @@ from typing import Any
 
 import httpx
 from faststream.nats import NatsBroker
+from nats.aio.client import Client
+from nats.js.errors import KeyNotFoundError, NoKeysError
 
 from wacast.contracts import messages as m
+from wacast.contracts.commands import RegisterDevice, StartPairing
 from wacast.contracts.devices import DeviceEvent
-from wacast.contracts.streams import DEVICES, MESSAGES
+from wacast.contracts.streams import DEVICES, LEASES_BUCKET, MESSAGES
 from wacast.contracts.subjects import Topology
 from wacast.contracts.values import MessageContent, Pacing, RetryPolicy
 from wacast.device_gateway.domain.device import Device, fold
 from wacast.device_gateway.gateway import Gateway
+from wacast.device_gateway.partitions import PARTITION
 from wacast.device_gateway.settings import Settings
 from wacast.runtime.clock import SystemClock
+from wacast.runtime.commands import Requester
 from wacast.runtime.deadletter import DeadLetters
 from wacast.runtime.embedded import free_port, wait_for_port
 from wacast.runtime.eventstore import EventStore
@@ -159,15 +164,35 @@ class InProcessGateway:
         self.gateway = gateway = Gateway(ctx, **self.options)
         gateway.register(broker)
         await broker.start()
+        await nc.flush()
         self.task = asyncio.create_task(gateway.run())
+        await eventually(gateway.ready, 10, "the gateway ready")
         return gateway
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 30.0) -> None:
         if self.task is not None:
             self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+            done, _ = await asyncio.wait([self.task], timeout=timeout)
+            if not done:
+                raise AssertionError("the gateway did not stop:\n" + "\n".join(await_chains()))
         if self.broker is not None:
             await self.broker.stop()
+
+
+def await_chains() -> list[str]:
+    """What every task of this loop is waiting on (a coroutine's await chain)."""
+    chains = []
+    for task in asyncio.all_tasks():
+        links = []
+        step: Any = task.get_coro()
+        while step is not None:
+            frame = getattr(step, "cr_frame", None) or getattr(step, "ag_frame", None)
+            if frame is not None:
+                where = f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}"
+                links.append(f"{where} {frame.f_code.co_name}")
+            step = getattr(step, "cr_await", None) or getattr(step, "ag_await", None)
+        chains.append(f"{task.get_name()}: {' <- '.join(links)}")
+    return chains
 
 
 async def device_state(store: EventStore, tenant_id: str, device_id: str) -> Device:
@@ -204,3 +229,44 @@ async def request_send(
         request.subject(store.topology), [request], msg_id=f"req:{message_id}", expected=0
     )
     return appended.seq
+
+
+async def lease_holders(nc: Client, topology: Topology) -> dict[int, str]:
+    """partition -> replica holding its lease, from the leases bucket."""
+    kv = await nc.jetstream().key_value(topology.bucket(LEASES_BUCKET))
+    held: dict[int, str] = {}
+    try:
+        keys = await kv.keys()
+    except NoKeysError:
+        return held
+    for key in keys:
+        if key.startswith(PARTITION):
+            try:
+                entry = await kv.get(key)
+            except KeyNotFoundError:
+                continue
+            held[int(key.removeprefix(PARTITION))] = (entry.value or b"").decode()
+    return held
+
+
+async def register_and_pair(
+    requester: Requester,
+    store: EventStore,
+    tenant_id: str,
+    device_ids: list[str],
+    timeout: float = 15,
+) -> None:
+    """Register `sim` devices, link them by QR, and wait until every one is connected."""
+    for device_id in device_ids:
+        reply = await requester.send(
+            RegisterDevice(tenant_id=tenant_id, name=device_id, driver="sim", device_id=device_id)
+        )
+        assert reply.ok, reply.problem
+        reply = await requester.send(StartPairing(tenant_id=tenant_id, device_id=device_id))
+        assert reply.ok, reply.problem
+
+    async def all_connected() -> bool:
+        states = [await device_state(store, tenant_id, d) for d in device_ids]
+        return all(s.status == "connected" for s in states)
+
+    await eventually(all_connected, timeout, "every device connected")

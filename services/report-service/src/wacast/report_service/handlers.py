@@ -17,6 +17,7 @@ from faststream.nats import NatsBroker
 
 from wacast.contracts import queries as q
 from wacast.contracts.base import Reply
+from wacast.contracts.streams import BY_KEY
 from wacast.contracts.subjects import Topology
 from wacast.report_service.queries import campaigns, devices, leads, overview, sequences
 from wacast.report_service.queries.common import BadRequest, NotFound
@@ -51,9 +52,7 @@ class Reader:
     ) -> Callable[[Any], Awaitable[msgspec.Struct | Reply]]:
         async def handle(query: q.Query) -> msgspec.Struct | Reply:
             if query.after_seq:
-                await self.runner.wait_until(
-                    query.after_stream or stream, query.after_seq, self.wait_seconds
-                )
+                await self.caught_up(query.after_stream or stream, query.after_seq)
             try:
                 async with self.pool.acquire() as conn:
                     return await read(conn, query)
@@ -63,6 +62,15 @@ class Reader:
                 return problem("invalid_request", "The query is not valid", 422, str(exc))
 
         return handle
+
+    async def caught_up(self, stream: str, seq: int) -> None:
+        """Wait until `seq` of `stream` is applied, unless the stream never stored it (a
+        sequence from the future, or from another installation: nothing to wait for)."""
+        if self.runner.position(stream) >= seq:
+            return
+        info = await self.runner.js.stream_info(BY_KEY[stream].name(self.runner.topology))
+        if seq <= info.state.last_seq:
+            await self.runner.wait_until(stream, seq, self.wait_seconds)
 
     def routes(
         self,

@@ -84,6 +84,10 @@ class Core:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def stop_spawned(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
     # operations on many enrollments ----------------------------------------------------
     async def remove(self, snapshots: Iterable[Snapshot], reason: str) -> Outcome:
         now = self.clock.now()

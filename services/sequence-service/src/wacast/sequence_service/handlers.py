@@ -233,6 +233,3 @@ def _new_id(command: CreateSequence) -> str:
         digest = hashlib.sha256(f"{command.tenant_id}\x1f{command.idempotency_key}".encode())
         return "s" + digest.hexdigest()[:24]
     return "s" + uuid.uuid4().hex[:24]
-
-
-__all__ = ["Commands", "SequenceCommand"]

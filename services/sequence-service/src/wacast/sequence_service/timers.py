@@ -55,13 +55,16 @@ class Timers:
             log.info("waiting for the private tables to catch up")
         self.ready.set()
         self.core.spawn(self.core.reconcile(), "reconcile")
-        while True:
-            try:
-                deferred = await self.fire_due()
-            except Exception:  # the bus or the database went away: try again shortly
-                log.exception("firing due steps failed; retrying")
-                deferred = True
-            await self._sleep(deferred)
+        try:
+            while True:
+                try:
+                    deferred = await self.fire_due()
+                except Exception:  # the bus or the database went away: try again shortly
+                    log.exception("firing due steps failed; retrying")
+                    deferred = True
+                await self._sleep(deferred)
+        finally:
+            self.core.stop_spawned()  # `reconcile` finishes cut-short removals at next start
 
     async def fire_due(self) -> bool:
         """Fire everything due now; True when some could not be decided yet.

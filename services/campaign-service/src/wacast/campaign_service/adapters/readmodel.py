@@ -105,11 +105,13 @@ class ReadModel:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
 
-    async def caught_up(self, *stream_keys: str, timeout: float = 10.0) -> dict[str, int]:
-        """Wait until the private projection has every event stored now in `stream_keys`."""
+    async def caught_up(
+        self, *stream_keys: str, projection: str = private.NAME, timeout: float = 10.0
+    ) -> dict[str, int]:
+        """Wait until `projection` has every event stored now in `stream_keys`."""
         ends = {key: await self.stream_end(key) for key in stream_keys}
         for key, seq in ends.items():
-            await self.wait_for(private.NAME, key, seq, timeout)
+            await self.wait_for(projection, key, seq, timeout)
         return ends
 
     # tenants and devices ------------------------------------------------------------------

@@ -57,7 +57,7 @@ class KeyController(Controller):
     path = "/keys"
     tags = ["account"]
 
-    @get("/", summary="List the tenant's API keys")
+    @get("/", responses=responses(), summary="List the tenant's API keys")
     async def list_keys(self, gw: GatewayDep, who: PrincipalDep) -> q.ApiKeyPage:
         """Revoked keys included (with `revoked_at`); secrets are never shown again."""
         return q.ApiKeyPage(items=[api_key(k) for k in gw.keys.of_tenant(who.tenant_id)])

@@ -239,7 +239,12 @@ class DeviceController(Controller):
         "/{device_id:str}/qr",
         media_type="image/png",
         responses={
-            200: ResponseSpec(data_container=bytes, media_type="image/png", description="QR code"),
+            200: ResponseSpec(
+                data_container=bytes,
+                media_type="image/png",
+                description="QR code",
+                generate_examples=False,
+            ),
             **responses(404, 503, 504),
         },
         summary="The pairing QR code (PNG)",

@@ -53,8 +53,6 @@ wacast.page('campaign-new', async () => {
         d.name, ' ', W.badge(d.status)));
     }
   }
-  await Promise.all([loadDevices(), loadSampleLeads()]).catch(W.report);
-
   W.onSubmit(form, async (v) => {
     const name = v.name.trim();
     if (!name) throw new Error('Give the campaign a name.');
@@ -86,4 +84,6 @@ wacast.page('campaign-new', async () => {
     const c = await W.post('/campaigns', body);
     location.assign(`/app/campaigns/${c.id}?after_seq=${c.seq}`);
   });
+
+  await Promise.all([loadDevices(), loadSampleLeads()]).catch(W.report);
 });

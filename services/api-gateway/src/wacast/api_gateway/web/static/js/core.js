@@ -497,6 +497,9 @@
       connect();
     }
     const init = pages[name];
-    if (init) Promise.resolve(init()).catch(W.report);
+    // `data-ready` tells (tests, mostly) that the page has loaded what it shows first.
+    Promise.resolve(init ? init() : null)
+      .catch(W.report)
+      .finally(() => (document.body.dataset.ready = 'true'));
   });
 })();

@@ -66,8 +66,6 @@ wacast.page('devices', async () => {
     render();
     return page;
   });
-  await pager.reset();
-
   // -- live ------------------------------------------------------------------------------
 
   W.on('device', (u) => {
@@ -321,4 +319,6 @@ wacast.page('devices', async () => {
     render();
     W.toast(`${d ? d.name : 'The device'} is deleted, with its leads and messages.`, 'ok');
   });
+
+  await pager.reset();
 });

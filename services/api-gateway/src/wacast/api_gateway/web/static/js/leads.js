@@ -84,9 +84,6 @@ wacast.page('leads', async () => {
     typing = setTimeout(() => applyFilters().catch(W.report), 350);
   });
 
-  await devicesLoaded.catch(W.report);
-  await pager.reset();
-
   // -- add and edit -------------------------------------------------------------------------
 
   const dialog = W.$('#lead-dialog');
@@ -275,4 +272,7 @@ wacast.page('leads', async () => {
     afterSeq = 0;
     await pager.reset();
   });
+
+  await devicesLoaded.catch(W.report);
+  await pager.reset();
 });
