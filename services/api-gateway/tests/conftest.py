@@ -28,7 +28,7 @@ from nats.aio.client import Client
 from wacast.api_gateway.app import create_app
 from wacast.api_gateway.gateway import Gateway
 from wacast.api_gateway.settings import Settings
-from wacast.api_gateway.tenants import serve_tenant_commands
+from wacast.api_gateway.tenants import serve_tenants
 from wacast.contracts import devices as d
 from wacast.contracts import tenants as tn
 from wacast.contracts.base import Reply, encode
@@ -281,7 +281,7 @@ async def stack(nats_url: str, postgres_plan: PostgresPlan) -> AsyncIterator[Sta
             topology,
             SystemClock(),
         )
-        serve_tenant_commands(owner_broker, topology, gw.tenants)
+        serve_tenants(owner_broker, topology, gw.tenants, gw.keys)
         await owner_broker.start()
         stack_.push_async_callback(owner_broker.stop)
         await gw.start()

@@ -12,7 +12,7 @@ import logging
 from wacast.api_gateway.app import create_app
 from wacast.api_gateway.gateway import Gateway
 from wacast.api_gateway.settings import Settings
-from wacast.api_gateway.tenants import ensure_dev_tenant, serve_tenant_commands
+from wacast.api_gateway.tenants import ensure_dev_tenant, serve_tenants
 from wacast.contracts.subjects import Topology
 from wacast.runtime.clock import ControlledClock, make_clock
 from wacast.runtime.health import http_server
@@ -32,7 +32,7 @@ async def serve(settings: Settings) -> None:
     if isinstance(clock, ControlledClock):
         await clock.follow(nc, topology)
     gateway = Gateway.build(settings, nc, topology, clock)
-    serve_tenant_commands(broker, topology, gateway.tenants)
+    serve_tenants(broker, topology, gateway.tenants, gateway.keys)
     await broker.start()
     await gateway.start()
     if settings.dev_tenant:

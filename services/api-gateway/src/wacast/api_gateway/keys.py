@@ -19,6 +19,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.api import DeliverPolicy
 
+from wacast.contracts import queries as q
 from wacast.contracts import tenants as tn
 from wacast.contracts.streams import TENANTS, codec
 from wacast.contracts.subjects import Topology
@@ -36,6 +37,17 @@ class KeyRecord:
     created_at: datetime
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
+
+    def public(self) -> q.ApiKey:
+        """What may be shown of the key: never its hash."""
+        return q.ApiKey(
+            id=self.key_id,
+            name=self.name,
+            prefix=self.prefix,
+            created_at=self.created_at,
+            expires_at=self.expires_at,
+            revoked_at=self.revoked_at,
+        )
 
     def valid(self, now: datetime) -> bool:
         if self.revoked_at is not None:

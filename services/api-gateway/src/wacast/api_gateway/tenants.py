@@ -14,6 +14,8 @@ from typing import Any
 
 from faststream.nats import NatsBroker
 
+from wacast.api_gateway.keys import KeyIndex
+from wacast.contracts import queries as q
 from wacast.contracts import tenants as tn
 from wacast.contracts.base import Reply
 from wacast.contracts.commands import (
@@ -26,7 +28,7 @@ from wacast.contracts.commands import (
 from wacast.contracts.streams import TENANTS
 from wacast.contracts.subjects import Topology, check_token
 from wacast.runtime.clock import Clock
-from wacast.runtime.commands import problem, serve_commands
+from wacast.runtime.commands import problem, serve_commands, serve_query
 from wacast.runtime.eventstore import Conflict, EventStore
 
 log = logging.getLogger("wacast.api.tenants")
@@ -149,8 +151,14 @@ class Tenants:
         )
 
 
-def serve_tenant_commands(broker: NatsBroker, topology: Topology, tenants: Tenants) -> None:
+def serve_tenants(broker: NatsBroker, topology: Topology, tenants: Tenants, keys: KeyIndex) -> None:
+    """The `tenants` owner's commands, and the `tenants.keys` query from the key index."""
     serve_commands(broker, topology, "tenants", TenantCommand, tenants.handle)
+
+    async def list_keys(query: q.Query) -> q.ApiKeyPage:
+        return q.ApiKeyPage(items=[record.public() for record in keys.of_tenant(query.tenant_id)])
+
+    serve_query(broker, topology, q.API_KEYS, q.Query, list_keys, queue="tenants")
 
 
 async def ensure_dev_tenant(tenants: Tenants, tenant_id: str, api_key: str) -> str:

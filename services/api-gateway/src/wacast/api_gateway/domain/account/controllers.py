@@ -17,24 +17,12 @@ from wacast.api_gateway.domain.common import (
     existing_id,
     write_headers,
 )
-from wacast.api_gateway.keys import KeyRecord
 from wacast.api_gateway.problems import ApiProblem, responses
 from wacast.contracts import queries as q
 from wacast.contracts import tenants as tn
 from wacast.contracts.commands import IssueApiKey, RevokeApiKey
 
 STREAM = "TENANTS"
-
-
-def api_key(record: KeyRecord) -> q.ApiKey:
-    return q.ApiKey(
-        id=record.key_id,
-        name=record.name,
-        prefix=record.prefix,
-        created_at=record.created_at,
-        expires_at=record.expires_at,
-        revoked_at=record.revoked_at,
-    )
 
 
 class OverviewController(Controller):
@@ -60,7 +48,7 @@ class KeyController(Controller):
     @get("/", responses=responses(), summary="List the tenant's API keys")
     async def list_keys(self, gw: GatewayDep, who: PrincipalDep) -> q.ApiKeyPage:
         """Revoked keys included (with `revoked_at`); secrets are never shown again."""
-        return q.ApiKeyPage(items=[api_key(k) for k in gw.keys.of_tenant(who.tenant_id)])
+        return q.ApiKeyPage(items=[k.public() for k in gw.keys.of_tenant(who.tenant_id)])
 
     @post("/", status_code=201, responses=responses(409, 503, 504), summary="Issue an API key")
     async def issue(
