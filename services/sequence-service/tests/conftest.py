@@ -211,7 +211,7 @@ class Harness:
         self,
         check: Callable[[], Awaitable[T]],
         what: str,
-        timeout: float = 20.0,
+        timeout: float = 45.0,
     ) -> T:
         """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
         deadline = time.monotonic() + timeout

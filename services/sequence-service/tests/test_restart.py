@@ -18,7 +18,7 @@ from wacast.contracts.values import MessageContent, Step
 
 from .conftest import TENANT, Harness
 
-LEADS = [f"l{n:03d}" for n in range(120)]
+LEADS = [f"l{n:03d}" for n in range(60)]
 STEPS = ["a", "b", "c"]
 
 
