@@ -1,0 +1,159 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright (Python) against
+the embedded stack with the simulator, started as `./dev up --ports auto` starts it.
+
+Playwright never downloads a browser here: it launches `/usr/bin/chromium` (`./dev test`
+installs the `chromium` package when it is missing). Screenshots go to
+`test-artifacts/screenshots/`; with `UPDATE_SCREENSHOTS=1` the documented set is also
+copied (palette-compressed) to `docs/screenshots/`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.browser.helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHONE,
+    ROOT,
+    STOP_DEADLINE,
+    UP_DEADLINE,
+    WIDE,
+    Output,
+    Stack,
+    connect_device,
+)
+
+expect.set_options(timeout=15_000)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole system on free ports, with a dev tenant whose key the tests know."""
+    key = f"browser-{secrets.token_hex(16)}"
+    env = {name: value for name, value in os.environ.items() if not name.startswith("WACAST_")}
+    env.update(
+        PYTHONUNBUFFERED="1",
+        WACAST_DEV_TENANT="browser",
+        WACAST_DEV_API_KEY=key,
+        # Pairing completes only when the test types the code or scans the QR, and the QR
+        # rotates fast enough to see it refresh.
+        WACAST_SIM_PAIR_DELAY="0",
+        WACAST_SIM_QR_ROTATE_SECONDS="2",
+        # No ban model and no random failures: zero pacing stays legal, failures are the
+        # numbers ending in 0000 (not on WhatsApp).
+        WACAST_SIM_PROFILE="bench",
+    )
+    data = tmp_path_factory.mktemp("stack") / "var"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wacast.cli.dev", "up", "--ports", "auto", "--data", str(data)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = Output(proc)
+    try:
+        output.wait_for("wacast is up", UP_DEADLINE)
+        text = "\n".join(output.lines)
+        base = re.search(r"dashboard\s+(http://127\.0\.0\.1:\d+)/", text)
+        sim = re.search(r"simulator\s+(http://127\.0\.0\.1:\d+)", text)
+        assert base, text
+        assert sim, text
+        yield Stack(base=base.group(1), sim=sim.group(1), key=key, output=output.lines)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(STOP_DEADLINE)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    os.environ["PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD"] = "1"
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: `./dev test` installs Debian's chromium "
+            "(as root: apt-get update && apt-get install -y chromium)"
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()
+
+
+class Errors:
+    """Uncaught JavaScript errors of a page: a test fails when its page had any."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def add(self, error: Any) -> None:
+        self.seen.append(str(error))
+
+
+def new_page(browser: Browser, stack: Stack, viewport: dict[str, int], signed_in: bool) -> Page:
+    context = browser.new_context(viewport=viewport, base_url=stack.base)  # type: ignore[arg-type]
+    if signed_in:
+        context.add_init_script(
+            f"sessionStorage.setItem('wacast.key', {stack.key!r});"
+            "sessionStorage.setItem('wacast.tenant', 'browser');"
+        )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors = Errors()
+    page.on("pageerror", errors.add)
+    page.errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+@pytest.fixture
+def page(browser: Browser, stack: Stack) -> Iterator[Page]:
+    """A signed-in page at 1280 px."""
+    opened = new_page(browser, stack, WIDE, signed_in=True)
+    yield opened
+    errors = opened.errors.seen  # type: ignore[attr-defined]
+    opened.context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def fresh_page(browser: Browser, stack: Stack) -> Iterator[Page]:
+    """A page at 1280 px that has not signed in."""
+    opened = new_page(browser, stack, WIDE, signed_in=False)
+    yield opened
+    errors = opened.errors.seen  # type: ignore[attr-defined]
+    opened.context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def phone_page(browser: Browser, stack: Stack) -> Iterator[Page]:
+    """A signed-in page 390 px wide."""
+    opened = new_page(browser, stack, PHONE, signed_in=True)
+    yield opened
+    errors = opened.errors.seen  # type: ignore[attr-defined]
+    opened.context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+@pytest.fixture(scope="module")
+def device(stack: Stack) -> dict[str, Any]:
+    """A connected simulator device for tests that send."""
+    return connect_device(stack, "Sender 1", "+447911123401")

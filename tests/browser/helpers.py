@@ -1,0 +1,183 @@
+"""What the browser tests share: the stack they drive, screenshots, and set-up through the
+public API and the simulator's control API."""
+
+from __future__ import annotations
+
+import io
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import Page, expect
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+DOC_SHOTS = ROOT / "docs" / "screenshots"
+UP_DEADLINE = 120.0
+STOP_DEADLINE = 30.0
+WIDE = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+@dataclass
+class Stack:
+    base: str
+    """The api-gateway's root URL (dashboard and API)."""
+    sim: str
+    key: str
+    output: list[str] = field(default_factory=list)
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=f"{self.base}/api/v1",
+            headers={"Authorization": f"Bearer {self.key}"},
+            timeout=15,
+        )
+
+
+class Output:
+    """Lines of `./dev up`'s output, read in a thread (so that waiting has a deadline, and
+    the pipe never fills up while the tests run)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, args=(proc,), daemon=True).start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.lines:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no {text!r} after {timeout}s:\n" + "\n".join(self.lines)
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            assert line is not None, "./dev up exited early:\n" + "\n".join(self.lines)
+            self.lines.append(line)
+
+
+DOCUMENTED = {
+    "sign-in",
+    "devices",
+    "devices-pair-qr",
+    "devices-pair-code",
+    "devices-delete",
+    "leads",
+    "leads-import",
+    "campaigns",
+    "campaign-new",
+    "campaign-report",
+    "campaign-report-failed",
+    "sequence-new",
+    "sequence",
+    "sequences",
+    "monitoring",
+    "devices-390",
+    "campaign-report-390",
+    "leads-390",
+}
+
+
+def visit(page: Page, path: str) -> None:
+    """Open a dashboard page and wait until it has loaded what it shows first."""
+    page.goto(path)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+
+
+def shot(page: Page, name: str, *, full_page: bool = False) -> Path:
+    """Save a screenshot as a test artifact (and, when asked, as a documented one)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page, animations="disabled")
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1" and name in DOCUMENTED:
+        DOC_SHOTS.mkdir(parents=True, exist_ok=True)
+        small(path, DOC_SHOTS / path.name)
+    return path
+
+
+def small(source: Path, target: Path) -> None:
+    """A palette PNG (a few times smaller for flat UI pictures), else a plain copy."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow comes with the campaign-service
+        shutil.copyfile(source, target)
+        return
+    with Image.open(source) as image:
+        out = io.BytesIO()
+        image.convert("RGB").quantize(colors=128).save(out, format="PNG", optimize=True)
+    target.write_bytes(out.getvalue())
+
+
+# -- the stack, through its APIs ----------------------------------------------------------
+
+
+def until(check: Any, what: str, timeout: float = 15.0) -> Any:
+    """Call `check` until it returns something truthy, up to a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def connect_device(stack: Stack, name: str, phone: str) -> dict[str, Any]:
+    """A simulator device, paired by code through the simulator, connected."""
+    with stack.api() as api:
+        device = api.post("/devices", json={"name": name, "driver": "sim"}).raise_for_status()
+        device_id = device.json()["id"]
+        pairing = api.post(
+            f"/devices/{device_id}/pair", json={"method": "code", "phone": phone}
+        ).raise_for_status()
+        code = pairing.json()["code"]
+        httpx.post(
+            f"{stack.sim}/sim/v1/devices/{device_id}/enter-code", json={"code": code}, timeout=10
+        ).raise_for_status()
+
+        def connected() -> dict[str, Any] | None:
+            found: dict[str, Any] = api.get(f"/devices/{device_id}").json()
+            return found if found.get("status") == "connected" else None
+
+        result: dict[str, Any] = until(connected, f"device {name} to connect")
+        return result
+
+
+def create_leads(
+    stack: Stack, device_id: str, leads: list[tuple[str, str]], tags: list[str]
+) -> list[str]:
+    ids = []
+    with stack.api() as api:
+        for phone, name in leads:
+            response = api.post(
+                "/leads", json={"phone": phone, "name": name, "device_id": device_id, "tags": tags}
+            )
+            assert response.status_code == 201, response.text
+            ids.append(response.json()["id"])
+    return ids
