@@ -44,7 +44,8 @@ class LeadCommands:
     async def device(self, tenant_id: str, device_id: str) -> str:
         """`device_id` checked to be the tenant's, or the least loaded device ("" if none)."""
         devices = await self.deps.reads.devices(tenant_id)
-        if device_id and device_id not in devices:
+        if not device_id or device_id not in devices:
+            # Shares and new devices as of now: read the tables once they caught up.
             await self.deps.reads.caught_up("DEVICES", "LEADS")
             devices = await self.deps.reads.devices(tenant_id)
         if not device_id:
