@@ -113,6 +113,8 @@ def shot(page: Page, name: str, *, full_page: bool = False) -> Path:
     """Save a screenshot as a test artifact (and, when asked, as a documented one)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    if full_page:
+        page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(path), full_page=full_page, animations="disabled")
     if os.environ.get("UPDATE_SCREENSHOTS") == "1" and name in DOCUMENTED:
         DOC_SHOTS.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -12,6 +14,8 @@ from rich.console import Console
 
 TYPED_DIRS = ("libs", "tests", "bench", "deploy")
 PYTEST_NO_TESTS = 5
+CHROMIUM = Path("/usr/bin/chromium")
+"""Debian's chromium, which the browser tests (tests/browser) drive with Playwright."""
 
 
 def mypy_groups(root: Path) -> list[list[str]]:
@@ -39,8 +43,43 @@ def steps(root: Path, pytest_args: Sequence[str]) -> list[tuple[str, list[str]]]
         ("ruff format --check", [str(bin_dir / "ruff"), "format", "--check", "."]),
         ("ruff check", [str(bin_dir / "ruff"), "check", "."]),
         *mypy,
+        *chromium_steps(),
         ("pytest", [str(bin_dir / "pytest"), *pytest_args]),
     ]
+
+
+def chromium_steps() -> list[tuple[str, list[str]]]:
+    """Installing Debian's `chromium` package, only when it is missing (Playwright never
+    downloads a browser of its own)."""
+    if CHROMIUM.exists():
+        return []
+    argv = [sys.executable, "-m", "wacast.cli.devstack_checks", "install-chromium"]
+    return [("chromium (apt-get install chromium)", argv)]
+
+
+def install_chromium() -> int:
+    """`apt-get update`, then `apt-get install -y chromium`, as root; 0 once it is there."""
+    if CHROMIUM.exists():
+        return 0
+    if shutil.which("apt-get") is None:
+        print(f"{CHROMIUM} is missing and there is no apt-get: install chromium by hand")
+        return 1
+    if os.geteuid() != 0:
+        print(
+            f"{CHROMIUM} is missing; installing it needs root: run ./dev test as root, or "
+            "`sudo apt-get update && sudo apt-get install -y chromium` first"
+        )
+        return 1
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
+        code = subprocess.run(argv, env=env, check=False).returncode
+        if code != 0:
+            print(f"`{' '.join(argv)}` failed (exit {code}): the browser tests need chromium")
+            return code
+    if not CHROMIUM.exists():
+        print(f"the chromium package is installed but {CHROMIUM} is still missing")
+        return 1
+    return 0
 
 
 def run_checks(root: Path, pytest_args: Sequence[str], console: Console | None = None) -> int:
@@ -60,3 +99,9 @@ def run_checks(root: Path, pytest_args: Sequence[str], console: Console | None =
     verdict = "[bold green]all checks passed" if code == 0 else "[bold red]checks failed"
     out.print(f"{verdict} in {total:.1f} s")
     return code
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["install-chromium"]:
+        raise SystemExit("usage: python -m wacast.cli.devstack_checks install-chromium")
+    raise SystemExit(install_chromium())

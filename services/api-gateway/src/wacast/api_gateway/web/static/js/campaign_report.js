@@ -41,7 +41,9 @@ wacast.page('campaign-report', async () => {
       h('div', { class: 'progress-cell' },
         W.bar(percent, `${W.pct(percent)} of the messages have an outcome`),
         h('span', { class: 'small muted' }, `${W.pct(percent)} · ${W.num(done)} of ${W.num(counts.total)} messages have an outcome`)));
-    W.funnelChart(W.$('#funnel'), [
+    if (!counts.total) {
+      W.$('#funnel').replaceChildren(h('p', { class: 'muted' }, 'No messages yet: the funnel fills in as the campaign sends.'));
+    } else W.funnelChart(W.$('#funnel'), [
       { label: 'Messages', value: counts.total, color: '#5b6863' },
       { label: 'Sent', value: counts.sent + counts.delivered + counts.read, color: '#0b7a62' },
       { label: 'Delivered', value: counts.delivered + counts.read, color: '#139a74' },

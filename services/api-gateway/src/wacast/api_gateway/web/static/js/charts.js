@@ -11,12 +11,12 @@
    * are drawn below as plain bars on the same scale (e.g. failed, pending).
    */
   W.funnelChart = (container, stages, extras = []) => {
-    const width = 640;
-    const labelW = 120;
-    const valueW = 130;
+    const width = 440;
+    const labelW = 78;
+    const valueW = 78;
     const barArea = width - labelW - valueW;
-    const rowH = 34;
-    const gap = 14;
+    const rowH = 30;
+    const gap = 10;
     const rows = stages.length + extras.length;
     const height = rows * rowH + (stages.length - 1) * gap + (extras.length ? gap * 2 : 0) + 4;
     const top = Math.max(1, stages.length ? stages[0].value : 1);

@@ -33,6 +33,7 @@ wacast.page('sequence-detail', async () => {
   function showProgress(p) {
     W.$('#s-progress').replaceChildren(W.sequenceProgress({ ...sequence, progress: p }));
     const cards = [['enrolled', 'Enrolled'], ['active', 'Active'], ['completed', 'Completed'], ['failed', 'Failed'], ['removed', 'Removed'], ['sent', 'Messages sent']];
+    W.$('#s-counts').classList.add('six');
     W.$('#s-counts').replaceChildren(...cards.map(([k, label]) => h('div', { class: `stat t-${k === 'completed' ? 'success' : k}` },
       h('span', { class: 'k' }, label), h('span', { class: 'v', 'data-count': k }, W.num(p[k])))));
   }
@@ -132,7 +133,11 @@ wacast.page('sequence-detail', async () => {
       body = { filter };
     }
     const r = await W.post(`/sequences/${id}/enrollments`, body);
-    W.toast(`${W.num(r.leads)} lead${r.leads === 1 ? '' : 's'} sent to the sequence.`, 'ok');
+    const enrolled = r.enrolled ?? r.leads ?? 0;
+    const notes = [];
+    if (r.already) notes.push(`${W.num(r.already)} already in it`);
+    if (r.skipped) notes.push(`${W.num(r.skipped)} skipped (opted out or without a device)`);
+    W.toast(`${W.num(enrolled)} lead${enrolled === 1 ? '' : 's'} enrolled${notes.length ? `; ${notes.join(', ')}` : ''}.`, 'ok');
     picked.clear();
     afterSeq = r.seq;
     await Promise.all([enrollments.reset(), reloadSequence()]);
