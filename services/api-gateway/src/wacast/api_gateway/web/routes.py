@@ -13,7 +13,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from litestar import Response, Router, get
+from litestar import Request, Response, Router, get
 from litestar.datastructures import CacheControlHeader
 from litestar.enums import MediaType
 from litestar.middleware import DefineMiddleware
@@ -24,7 +24,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from wacast.api_gateway.auth import ApiKeyAuth
-from wacast.api_gateway.domain.common import GatewayDep, PrincipalDep, existing_id
+from wacast.api_gateway.domain.common import existing_id, principal
 from wacast.api_gateway.gateway import Gateway
 from wacast.api_gateway.web.monitoring import Monitoring, default_reader
 from wacast.contracts import queries as q
@@ -165,8 +165,9 @@ def web_router(gw: Gateway) -> Router:
     )
 
     @get("/monitoring", include_in_schema=False)
-    async def monitoring(gw: GatewayDep, who: PrincipalDep) -> Monitoring:
+    async def monitoring(request: Request[Any, Any, Any]) -> Monitoring:
         """The tenant's overview and the system's live numbers (see `web.monitoring`)."""
+        who = principal(request)
         tenant = await gw.ask(q.OVERVIEW, q.Query(tenant_id=who.tenant_id), q.Overview)
         return Monitoring(at=gw.clock.now(), tenant=tenant, system=await reader.read())
 

@@ -204,8 +204,9 @@ wacast.page('leads', async () => {
       h('span', { 'data-count': 'created' }, `${W.num(imp.created)} created`), ' · ',
       h('span', { 'data-count': 'updated' }, `${W.num(imp.updated)} updated`), ' · ',
       h('span', { 'data-count': 'failed' }, `${W.num(imp.failed)} failed`),
-      imp.detail || imp.reason ? h('span', { class: 'problem', style: { display: 'block' } }, imp.detail || W.label(imp.reason)) : null
+      imp.detail || imp.reason ? h('span', { class: 'problem block' }, imp.detail || W.label(imp.reason)) : ''
     );
+    W.$('#import-run-title').firstChild.textContent = imp.status === 'running' ? 'Importing ' : 'Imported ';
   }
   function addErrors(imp) {
     for (const e of imp.errors) {
