@@ -3,6 +3,12 @@ each key has a rate; health, metrics and the OpenAPI document are public."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import httpx
+import msgspec
+
+from wacast.api_gateway.app import create_app
 from wacast.api_gateway.ratelimit import RateLimiter
 
 from .conftest import Caller, Stack
@@ -121,3 +127,45 @@ async def test_a_body_over_the_size_limit_is_413(acme: Caller) -> None:
 
     assert response.status_code == 413
     assert response.json()["code"] == "too_large"
+
+
+async def test_cors_answers_allowed_origins_only_when_configured(
+    stack: Stack, acme: Caller
+) -> None:
+    settings = msgspec.structs.replace(stack.gw.settings, cors_origins="https://app.example")
+    app = create_app(dataclasses.replace(stack.gw, settings=settings))
+    preflight = {
+        "Origin": "https://app.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, idempotency-key",
+    }
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+    ) as http:
+        allowed = await http.options("/api/v1/devices", headers=preflight)
+        other = await http.options(
+            "/api/v1/devices", headers={**preflight, "Origin": "https://evil.example"}
+        )
+    closed = await acme.http.get("/api/v1/devices", headers={"Origin": "https://app.example"})
+
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    assert "access-control-allow-origin" not in other.headers
+    assert "access-control-allow-origin" not in closed.headers
+
+
+async def test_an_upload_over_the_upload_limit_is_413(stack: Stack, acme: Caller) -> None:
+    settings = msgspec.structs.replace(
+        stack.gw.settings, max_body_bytes=1024, max_upload_bytes=4096
+    )
+    app = create_app(dataclasses.replace(stack.gw, settings=settings))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://api.test",
+        headers={"Authorization": f"Bearer {acme.key}"},
+    ) as http:
+        big = await http.post("/api/v1/media", files={"file": ("a.png", b"x" * 10_000)})
+        small_json = await http.post("/api/v1/devices", json={"name": "x" * 2000})
+
+    assert big.status_code == 413
+    assert big.headers["content-type"].startswith(PROBLEM)
+    assert small_json.status_code == 413
