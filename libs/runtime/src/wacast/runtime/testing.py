@@ -7,7 +7,10 @@ servers. Loaded by the root conftest as a plugin.
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -27,9 +30,20 @@ from wacast.runtime.provisioning import ensure_streams
 TEMPLATE_DB = "wacast_template"
 
 
+def _server_dir(name: str) -> Path:
+    """A data folder of the session's own, outside pytest's basetemp.
+
+    pytest prunes all but the newest few basetemp folders when a session starts, so a
+    second pytest run on the machine would delete a running server's data under it.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=f"wacast-test-{name}-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
-def nats_plan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsPlan]:
-    plan = NatsPlan(tmp_path_factory.mktemp("nats"), free_port())
+def nats_plan() -> Iterator[NatsPlan]:
+    plan = NatsPlan(_server_dir("nats"), free_port())
     proc = plan.start(log=Path(plan.data_dir) / "nats.log")
     yield plan
     stop(proc)
@@ -41,8 +55,8 @@ def nats_url(nats_plan: NatsPlan) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_plan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresPlan]:
-    plan = PostgresPlan(tmp_path_factory.mktemp("postgres"), free_port(), durable=False)
+def postgres_plan() -> Iterator[PostgresPlan]:
+    plan = PostgresPlan(_server_dir("postgres"), free_port(), durable=False)
     proc = plan.start(log=Path(plan.data_dir) / "postgres.log")
     subprocess.run(
         [
