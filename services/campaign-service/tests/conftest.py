@@ -263,16 +263,3 @@ async def harness(
     created = Harness(nc, streams, pool, nats_url, dead_letters)
     yield created
     await created.close()
-
-
-_TEARDOWN_STARTED: dict[str, float] = {}
-
-
-def pytest_fixture_post_finalizer(fixturedef: Any, request: Any) -> None:
-    import sys
-
-    now = time.monotonic()
-    last = _TEARDOWN_STARTED.get("last", now)
-    _TEARDOWN_STARTED["last"] = now
-    if now - last > 3:
-        print(f"\nSLOW TEARDOWN before {fixturedef.argname}: {now - last:.1f}s", file=sys.stderr)

@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -65,7 +65,13 @@ DbConnection = asyncpg.Connection | PoolConnectionProxy
 
 
 class Projection(Protocol):
-    """Tables built from events. `apply` must only use event data, never `now()`."""
+    """Tables built from events. `apply` must only use event data, never `now()`.
+
+    A projection that needs only some subjects of a stream may say which with an attribute
+    `kinds` (stream key -> subject kinds, e.g. `{"MESSAGES": ("msg", "fanout")}`): the
+    runner then reads those only, and when idle moves the checkpoint to the stream's end
+    (the rest is not for it), so catching up and reading your writes still end.
+    """
 
     name: str
     streams: Sequence[StreamSpec]
@@ -220,6 +226,7 @@ class ProjectionRunner:
         if until is not None and position >= until:
             return True
         stream = spec.name(self.topology)
+        kinds = subject_kinds(self.projection, spec)
         config = ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=position + 1,
@@ -227,6 +234,7 @@ class ProjectionRunner:
             inactive_threshold=60.0,
             max_waiting=1,
             mem_storage=True,
+            filter_subjects=[self.topology.all_of(kind) for kind in kinds] or None,
         )
         consumer = await self.js.add_consumer(stream, config)
         pull = _Pull(self.nc, stream, str(consumer.name), self.batch_size, self.idle_wait)
@@ -235,6 +243,8 @@ class ProjectionRunner:
             while True:
                 msgs = await pull.next_batch()
                 if not msgs:  # the pull request expired: nothing new for idle_wait
+                    if kinds:
+                        position = await self._skip_unread(spec, str(consumer.name), position)
                     if until is not None and position >= until:
                         return True
                     await self._measure_lag(spec, position)
@@ -247,6 +257,21 @@ class ProjectionRunner:
                 await pull.stop()
             with contextlib.suppress(Exception):
                 await self.js.delete_consumer(stream, str(consumer.name))
+
+    async def _skip_unread(self, spec: StreamSpec, consumer: str, position: int) -> int:
+        """A filtered read went idle: when every matching message up to the stream's end was
+        delivered (and so applied), what lies between is not for this projection and the
+        checkpoint moves to the end. The end is read before the consumer's pending count,
+        so a matching message stored meanwhile keeps the checkpoint where it is."""
+        stream = spec.name(self.topology)
+        end = int((await self.js.stream_info(stream)).state.last_seq)
+        if end <= position:
+            return position
+        if (await self.js.consumer_info(stream, consumer)).num_pending:
+            return position
+        await self._commit(spec, [], position, end)
+        await self._advance(spec.key, end)
+        return end
 
     async def _apply(self, spec: StreamSpec, msgs: list[Msg], expected: int) -> int:
         decoder = codec(spec)
@@ -335,6 +360,12 @@ class ProjectionRunner:
         with contextlib.suppress(Exception):
             info = await self.js.stream_info(spec.name(self.topology))
             LAG.labels(self.projection.name, spec.key).set(max(0, info.state.last_seq - position))
+
+
+def subject_kinds(projection: Projection, spec: StreamSpec) -> tuple[str, ...]:
+    """The subject kinds of `spec` the projection reads (empty: the whole stream)."""
+    kinds: Mapping[str, Sequence[str]] = getattr(projection, "kinds", None) or {}
+    return tuple(kinds.get(spec.key, ()))
 
 
 ACK_V1_TOKENS = 9

@@ -37,9 +37,9 @@ class Completion:
             for wake in self.wakes:
                 wake.clear()
             await self.tick()
+            next_finish = await self.deps.reads.next_finish(window)
             waits: list[Awaitable[Any]] = [w.wait() for w in self.wakes]
             waits.append(asyncio.sleep(self.deps.settings.completion_check_seconds))
-            next_finish = await self.deps.reads.next_finish(window)
             if next_finish is not None:
                 waits.append(self.deps.clock.sleep_until(next_finish))
             await first_of(*waits)

@@ -117,45 +117,49 @@ class Fanout:
     async def _stream(
         self, c: Campaign, cursor: Cursor, media: MediaRef | None, window: SendWindow | None
     ) -> Cursor | None:
-        """Send after `cursor`; the last cursor, or None when the campaign stopped."""
+        """Send after `cursor`; the last cursor, or None when the campaign stopped.
+
+        While one batch is being committed the next is read and rendered: only its closing
+        cursor event waits for the previous commit (it expects that commit's sequence).
+        """
         size = self.deps.settings.fanout_batch_size
         args = audience_args(c.tenant_id, c.audience, c.leads_seq)
-        started, reported, sent_before = time.monotonic(), time.monotonic(), cursor.requested
-        async with (
-            self.pool.acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            rows = ReadModel.audience(conn, args, cursor.lead_id, prefetch=size)
-            items: list[Append] = []
-            skipped, last_id = 0, ""
-            async for lead in rows:
-                request = self._request(c, lead, media, window)
-                last_id = lead.lead_id
-                if request is None:
-                    skipped += 1
-                    continue
-                items.append(
-                    Append(request.subject(self.deps.topology), request, request.message_id, 0)
-                )
-                if len(items) >= size:
+        progress = _Progress(self.deps.settings.progress_report_seconds, c, cursor.requested)
+        in_flight: asyncio.Task[Cursor] | None = None
+        try:
+            async with (
+                self.pool.acquire() as conn,
+                conn.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                items: list[Append] = []
+                skipped, last_id = 0, ""
+                async for lead in ReadModel.audience(conn, args, cursor.lead_id, prefetch=size):
+                    last_id = lead.lead_id
+                    request = self._request(c, lead, media, window)
+                    if request is None:
+                        skipped += 1
+                        continue
+                    subject = request.subject(self.deps.topology)
+                    items.append(Append(subject, request, request.message_id, 0))
+                    if len(items) < size:
+                        continue
+                    if in_flight is not None:
+                        cursor = progress.report(await in_flight)
+                    if not await self._running(c):
+                        return None
+                    in_flight = asyncio.create_task(self._send(c, cursor, items, last_id, skipped))
+                    items, skipped = [], 0
+                if in_flight is not None:
+                    cursor, in_flight = await in_flight, None
+                if items or skipped:
                     if not await self._running(c):
                         return None
                     cursor = await self._send(c, cursor, items, last_id, skipped)
-                    items, skipped = [], 0
-                    if time.monotonic() - reported >= self.deps.settings.progress_report_seconds:
-                        reported = time.monotonic()
-                        rate = (cursor.requested - sent_before) / (reported - started)
-                        log.info(
-                            "fan-out of %s: %d requested (%.0f/s)",
-                            c.campaign_id,
-                            cursor.requested,
-                            rate,
-                        )
-            if items or skipped:
-                if not await self._running(c):
-                    return None
-                cursor = await self._send(c, cursor, items, last_id, skipped)
-        return cursor
+            return cursor
+        finally:
+            if in_flight is not None and not in_flight.done():
+                in_flight.cancel()
+                await asyncio.gather(in_flight, return_exceptions=True)
 
     def _request(
         self, c: Campaign, lead: AudienceLead, media: MediaRef | None, window: SendWindow | None
@@ -248,3 +252,23 @@ class Fanout:
             cursor.requested,
             cursor.skipped,
         )
+
+
+class _Progress:
+    """Logs a running fan-out's progress every `every` seconds."""
+
+    def __init__(self, every: float, c: Campaign, requested: int) -> None:
+        self.every = every
+        self.campaign_id = c.campaign_id
+        self.started = self.reported = time.monotonic()
+        self.before = requested
+
+    def report(self, cursor: Cursor) -> Cursor:
+        now = time.monotonic()
+        if now - self.reported >= self.every:
+            self.reported = now
+            rate = (cursor.requested - self.before) / (now - self.started)
+            log.info(
+                "fan-out of %s: %d requested (%.0f/s)", self.campaign_id, cursor.requested, rate
+            )
+        return cursor

@@ -50,18 +50,19 @@ class DeviceCascade:
             page = await self.deps.reads.leads_of_device(tenant_id, device_id, PAGE)
             if not page:
                 return deleted
-            items: list[Append] = []
+            releases: list[Append] = []
+            deletions: list[Append] = []
             now = self.deps.clock.now()
             for lead_id, seq, phone in page:
                 event = LeadDeleted(
                     tenant_id=tenant_id, occurred_at=now, lead_id=lead_id, reason="device_deleted"
                 )
-                items.append(
-                    Append(event.subject(self.deps.topology), event, f"{lead_id}.{seq}.0", seq)
-                )
+                subject = event.subject(self.deps.topology)
+                deletions.append(Append(subject, event, f"{lead_id}.{seq}.device_deleted", seq))
                 claim = await self.deps.claim(tenant_id, phone_key(tenant_id, phone))
                 if claim.lead_id == lead_id:
-                    items.append(release_item(self.deps, tenant_id, claim))
+                    releases.append(release_item(self.deps, tenant_id, claim))
+            items = releases + deletions  # a lead event last: the lead table reaches it
             try:
                 done = await self.deps.store.append_batch(items)
             except Conflict:

@@ -70,7 +70,13 @@ class CampaignService:
         self.outcomes = outcomes.OutcomesProjection(self.outcomes_changed.fire)
         self.runners = [
             ProjectionRunner(
-                p, pool=pool, nc=nc, topology=topology, schema=p.name, dead_letters=dead_letters
+                p,
+                pool=pool,
+                nc=nc,
+                topology=topology,
+                schema=p.name,
+                dead_letters=dead_letters,
+                idle_wait=0.2,
             )
             for p in (self.private, self.outcomes)
         ]

@@ -93,6 +93,8 @@ async def _receipt(conn: DbConnection, e: m.MessageOutcomeBase, flag: str) -> No
 class OutcomesProjection:
     name = NAME
     streams: Sequence[StreamSpec] = (MESSAGES,)
+    kinds = {"MESSAGES": ("msg", "lane", "fanout")}
+    """Not the send requests themselves: the cursors count them."""
 
     def __init__(self, changed: Callable[[], None] = lambda: None) -> None:
         self.changed = changed

@@ -208,6 +208,8 @@ class PrivateProjection:
 
     name = NAME
     streams: Sequence[StreamSpec] = (TENANTS, DEVICES, LEADS, CAMPAIGNS)
+    kinds = {"TENANTS": ("tenant",), "LEADS": ("lead", "leadimport")}
+    """Phone claims and API keys are not needed here."""
 
     def __init__(self, campaigns_changed: Callable[[], None] = lambda: None) -> None:
         self.campaigns_changed = campaigns_changed

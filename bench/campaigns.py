@@ -1,0 +1,339 @@
+"""Campaign fan-out and CSV import throughput of the campaign-service.
+
+Starts one durable nats-server and one durable Postgres in a temporary directory and runs
+the campaign-service in this process (`CampaignService`: projection runners, scheduler,
+completion, jobs; no command subscriber needed). Then:
+
+1. fan-out: `--leads` leads (default 100,000) are appended directly (phone claims and
+   `LeadCreated`, spread over 20 connected devices); once the private lead projection has
+   them, a campaign to all of them is triggered and timed from the trigger to its
+   `CampaignFanoutCompleted`. Reported: send requests appended per second, and the growth
+   of this process's resident memory (RSS, sampled every 20 ms) during the fan-out over
+   its level just before the trigger. `--leads 1000000` shows that memory stays bounded.
+2. import: a CSV of `--import-rows` rows (default 100,000) is written to disk, streamed
+   into the object store and imported with `ImportLeads` into another tenant with 10
+   devices; timed from the command to `LeadImportCompleted`. Reported: rows per second.
+
+Prints one JSON object; unless `--no-save`, also writes it to
+`bench/results/campaigns-<timestamp>.json` (or `--out`).
+
+    .venv/bin/python bench/campaigns.py [--leads N] [--import-rows N] [--out FILE] [--no-save]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import nats
+import psutil  # type: ignore[import-untyped]
+from nats.aio.client import Client
+
+from wacast.campaign_service.service import CampaignService
+from wacast.campaign_service.settings import Settings
+from wacast.contracts import commands as cmd
+from wacast.contracts.base import Event
+from wacast.contracts.devices import DeviceConnected, DeviceRegistered
+from wacast.contracts.ids import phone_key
+from wacast.contracts.leads import LeadCreated, LeadImportCompleted, LeadPhoneClaimed
+from wacast.contracts.messages import CampaignFanoutCompleted
+from wacast.contracts.streams import LEADS, MEDIA_BUCKET, MESSAGES
+from wacast.contracts.subjects import Topology
+from wacast.contracts.values import MessageContent
+from wacast.runtime.clock import SystemClock
+from wacast.runtime.deadletter import DeadLetters
+from wacast.runtime.embedded import NatsPlan, PostgresPlan, free_port, nats_server_binary, stop
+from wacast.runtime.eventstore import Append, EventStore
+from wacast.runtime.provisioning import ensure_streams
+from wacast.runtime.service import connect_pool
+
+RESULTS = Path(__file__).resolve().parent / "results"
+AIMS = {"fanout_requests_per_s": 10_000.0, "fanout_rss_growth_mb_per_million": 100.0}
+FANOUT_TENANT, IMPORT_TENANT = "bench", "importer"
+MB = 1024 * 1024
+
+
+class RssSampler:
+    """Peak resident memory of this process while it runs."""
+
+    def __init__(self, every: float = 0.02) -> None:
+        self.process = psutil.Process()
+        self.every = every
+        self.peak = self.baseline = self.process.memory_info().rss
+        self._task: asyncio.Task[None] | None = None
+
+    async def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            await asyncio.sleep(self.every)
+
+    def __enter__(self) -> RssSampler:
+        self.peak = self.baseline = self.process.memory_info().rss
+        self._task = asyncio.get_running_loop().create_task(self._sample())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+
+async def append_all(store: EventStore, topology: Topology, events: Sequence[Event]) -> None:
+    for event in events:
+        await store.append(
+            event.subject(topology),
+            [event],
+            msg_id=event.subject(topology) + type(event).__name__,
+            expected=None,
+        )
+
+
+async def devices(store: EventStore, topology: Topology, tenant: str, count: int) -> list[str]:
+    now = SystemClock().now()
+    ids = [f"dev{n:03d}" for n in range(count)]
+    for device_id in ids:
+        await append_all(
+            store,
+            topology,
+            [
+                DeviceRegistered(
+                    tenant_id=tenant,
+                    occurred_at=now,
+                    device_id=device_id,
+                    name=device_id,
+                    driver="sim",
+                ),
+                DeviceConnected(tenant_id=tenant, occurred_at=now, device_id=device_id),
+            ],
+        )
+    return ids
+
+
+def phone(n: int) -> str:
+    return f"+1212{2010000 + n:07d}"
+
+
+async def seed_leads(
+    store: EventStore, topology: Topology, count: int, device_ids: list[str]
+) -> None:
+    """Claims and `LeadCreated` in atomic batches of 1000, four batches in flight."""
+    now = SystemClock().now()
+
+    def batch(first: int) -> list[Append]:
+        items = []
+        for n in range(first, min(count, first + 500)):
+            lead_id, number = f"l{n:07d}", phone(n)
+            claim = LeadPhoneClaimed(
+                tenant_id=FANOUT_TENANT,
+                occurred_at=now,
+                lead_id=lead_id,
+                phone_key=phone_key(FANOUT_TENANT, number),
+            )
+            created = LeadCreated(
+                tenant_id=FANOUT_TENANT,
+                occurred_at=now,
+                lead_id=lead_id,
+                phone=number,
+                name=f"Lead {n}",
+                device_id=device_ids[n % len(device_ids)],
+                attributes={"city": "Campinas"},
+            )
+            items += [
+                Append(e.subject(topology), e, f"seed.{lead_id}.{e.subject_kind}", 0)
+                for e in (claim, created)
+            ]
+        return items
+
+    starts = list(range(0, count, 500))
+    for i in range(0, len(starts), 4):
+        await asyncio.gather(*(store.append_batch(batch(s)) for s in starts[i : i + 4]))
+
+
+async def fanout(
+    service: CampaignService, store: EventStore, topology: Topology, leads: int
+) -> dict[str, Any]:
+    device_ids = await devices(store, topology, FANOUT_TENANT, 20)
+    seeding = time.perf_counter()
+    await seed_leads(store, topology, leads, device_ids)
+    await service.deps.reads.caught_up("LEADS", "DEVICES", timeout=3600)
+    seeded = time.perf_counter() - seeding
+    created = await service.handle(
+        cmd.CreateCampaign(
+            tenant_id=FANOUT_TENANT,
+            name="bench",
+            message=MessageContent(text="Hi {name|there}, see you in {attributes.city|town}!"),
+        )
+    )
+    assert created.ok, created.problem
+    with RssSampler() as rss:
+        started = time.perf_counter()
+        reply = await service.handle(
+            cmd.TriggerCampaign(tenant_id=FANOUT_TENANT, campaign_id=created.id)
+        )
+        assert reply.ok, reply.problem
+        await service.jobs.wait(("fanout", FANOUT_TENANT, created.id))
+        seconds = time.perf_counter() - started
+    _, last = await service.deps.last(MESSAGES, topology.fanout(FANOUT_TENANT, created.id))
+    assert isinstance(last, CampaignFanoutCompleted), last
+    growth = (rss.peak - rss.baseline) / MB
+    return {
+        "leads": leads,
+        "requests": last.requested,
+        "seconds": round(seconds, 2),
+        "requests_per_s": round(last.requested / seconds, 1),
+        "rss_before_mb": round(rss.baseline / MB, 1),
+        "rss_peak_growth_mb": round(growth, 1),
+        "seed_and_project_seconds": round(seeded, 1),
+    }
+
+
+async def import_csv(
+    service: CampaignService,
+    store: EventStore,
+    nc: Client,
+    topology: Topology,
+    rows: int,
+    workdir: Path,
+) -> dict[str, Any]:
+    await devices(store, topology, IMPORT_TENANT, 10)
+    path = workdir / "leads.csv"
+    with path.open("w") as out:
+        out.write("name,phone,status,tags,city\n")
+        for n in range(rows):
+            out.write(f"Lead {n},{phone(n)},{'customer' if n % 3 == 0 else ''},fair;vip,Recife\n")
+    obs = await nc.jetstream().object_store(topology.bucket(MEDIA_BUCKET))
+    name = f"uploads/{IMPORT_TENANT}/bench.csv"
+    with path.open("rb") as body:
+        await obs.put(name, body)
+    started = time.perf_counter()
+    reply = await service.handle(
+        cmd.ImportLeads(tenant_id=IMPORT_TENANT, filename="bench.csv", object_name=name)
+    )
+    assert reply.ok, reply.problem
+    await service.jobs.wait(("import", IMPORT_TENANT, reply.id))
+    seconds = time.perf_counter() - started
+    _, last = await service.deps.last(LEADS, topology.lead_import(IMPORT_TENANT, reply.id))
+    assert isinstance(last, LeadImportCompleted), last
+    return {
+        "rows": last.rows,
+        "created": last.created,
+        "failed": last.failed,
+        "bytes": path.stat().st_size,
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(last.rows / seconds, 1),
+    }
+
+
+async def measure(
+    nats_url: str, pg_url: str, leads: int, import_rows: int, workdir: Path
+) -> dict[str, Any]:
+    nc = await nats.connect(nats_url)
+    pool = await connect_pool(pg_url, max_size=12)
+    topology = Topology("wacast")
+    try:
+        await ensure_streams(nc, topology)
+        store = EventStore(nc, topology)
+        settings = Settings(namespace=topology.prefix, log_format="text")
+        dead_letters = DeadLetters(nc, topology)
+        service = CampaignService(
+            nc=nc,
+            pool=pool,
+            topology=topology,
+            clock=SystemClock(),
+            settings=settings,
+            dead_letters=dead_letters,
+        )
+        await service.prepare()
+        background = asyncio.create_task(service.run())
+        try:
+            result = {"fanout": await fanout(service, store, topology, leads)}
+            if import_rows:
+                result["import"] = await import_csv(
+                    service, store, nc, topology, import_rows, workdir
+                )
+        finally:
+            background.cancel()
+            await asyncio.gather(background, return_exceptions=True)
+        async with pool.acquire() as conn:
+            pg_version = str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await pool.close()
+        await nc.drain()
+    result["aims"] = AIMS
+    result["meets_aims"] = {
+        "fanout_requests_per_s": result["fanout"]["requests_per_s"]
+        >= AIMS["fanout_requests_per_s"],
+        "fanout_rss_growth_mb_per_million": (
+            leads >= 1_000_000
+            and result["fanout"]["rss_peak_growth_mb"] <= AIMS["fanout_rss_growth_mb_per_million"]
+        )
+        if leads >= 1_000_000
+        else None,
+    }
+    version = await asyncio.to_thread(
+        subprocess.run, [nats_server_binary(), "--version"], capture_output=True, text=True
+    )
+    result["machine"] = {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "nats_server": version.stdout.strip().removeprefix("nats-server: "),
+        "postgres": pg_version,
+    }
+    return result
+
+
+def run(leads: int, import_rows: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="wacast-bench-campaigns-") as tmp:
+        root = Path(tmp)
+        nats_plan = NatsPlan(root / "nats", free_port())
+        pg_plan = PostgresPlan(root / "postgres", free_port(), durable=True)
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
+            procs.append(nats_plan.start(log=root / "nats.log"))
+            procs.append(pg_plan.start(log=root / "postgres.log"))
+            started = time.perf_counter()
+            result = asyncio.run(
+                measure(nats_plan.url, pg_plan.url("wacast"), leads, import_rows, root)
+            )
+            result["seconds"] = round(time.perf_counter() - started, 1)
+            return result
+        finally:
+            for proc in reversed(procs):
+                stop(proc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--leads", type=int, default=100_000, help="audience of the fan-out")
+    parser.add_argument(
+        "--import-rows", type=int, default=100_000, help="rows of the CSV (0: skip)"
+    )
+    parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results)")
+    parser.add_argument("--no-save", action="store_true", help="only print the JSON")
+    args = parser.parse_args(argv)
+    if args.leads < 1 or args.import_rows < 0:
+        parser.error("--leads must be at least 1 and --import-rows at least 0")
+    result = run(args.leads, args.import_rows)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if not args.no_save:
+        out = args.out or RESULTS / f"campaigns-{time.strftime('%Y%m%dT%H%M%S')}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        print(f"saved {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
