@@ -52,12 +52,18 @@ def serve_commands(
     owner: str,
     union: Any,
     handle: Callable[[Any], Awaitable[Reply]],
+    *,
+    max_workers: int = 1,
 ) -> None:
-    """Answer every command of `owner` with `handle`'s decision."""
+    """Answer every command of `owner` with `handle`'s decision, `max_workers` at a time
+    (commands on one aggregate may then race: appends with an expected sequence decide)."""
     decoder: msgspec.json.Decoder[Command] = msgspec.json.Decoder(union)
 
     @broker.subscriber(
-        f"{topology.prefix}.cmd.{owner}.>", queue=owner, title=f"commands of {owner}"
+        f"{topology.prefix}.cmd.{owner}.>",
+        queue=owner,
+        title=f"commands of {owner}",
+        max_workers=max_workers,
     )
     async def on_command(msg: NatsMessage) -> bytes:
         name = msg.raw_message.subject.rpartition(".")[2]
@@ -84,10 +90,13 @@ def serve_query(
     handle: Callable[[Q], Awaitable[msgspec.Struct | Reply]],
     *,
     queue: str,
+    max_workers: int = 1,
 ) -> None:
     decoder = msgspec.json.Decoder(request_type)
 
-    @broker.subscriber(topology.query(name), queue=queue, title=f"query {name}")
+    @broker.subscriber(
+        topology.query(name), queue=queue, title=f"query {name}", max_workers=max_workers
+    )
     async def on_query(msg: NatsMessage) -> bytes:
         with start_span_from_headers(f"query {name}", msg.headers, kind=SpanKind.SERVER):
             return await answer(msg)
