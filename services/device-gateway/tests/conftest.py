@@ -41,13 +41,14 @@ def gateway_settings(nats_url: str, streams: Topology, sim: Simulator) -> Config
             "nats_url": nats_url,
             "namespace": streams.prefix,
             "sim_url": sim.url,
-            "lease_ttl_seconds": 3.0,
-            "lease_renew_seconds": 0.5,
+            "lease_ttl_seconds": 10.0,
+            "lease_renew_seconds": 1.0,
             "health_interval_seconds": 1.0,
             "sweep_interval_seconds": 0.5,
             "reconnect_min_seconds": 0.1,
             "reconnect_max_seconds": 1.0,
             "typing_max_seconds": 0.05,
+            "pacing_guard_seconds": 0.05,
             "log_format": "text",
         }
         values.update(overrides)

@@ -24,7 +24,7 @@ from wacast.runtime.commands import Requester
 from wacast.runtime.eventstore import EventStore
 
 T = "acme"
-PACING = Pacing(min_seconds=0.05, max_seconds=0.2)
+PACING = Pacing(min_seconds=0.1, max_seconds=0.4)
 
 
 async def paired(requester: Requester, store: EventStore, device_ids: list[str]) -> None:

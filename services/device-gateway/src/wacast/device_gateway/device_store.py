@@ -54,7 +54,9 @@ class DeviceStore:
         async def attempt() -> bool:
             state, seq = await self.load(tenant_id, device_id)
             if not accepts(state, fact):
-                log.debug("%s changes nothing for %s (%s)", type(fact).__name__, device_id, state.status)
+                log.debug(
+                    "%s changes nothing for %s (%s)", type(fact).__name__, device_id, state.status
+                )
                 return False
             msg_id = f"fact:{device_id}:{seq}:{type(fact).__name__}"
             await self.append(state, seq, [fact], msg_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from nats.js.errors import NotFoundError
 
@@ -72,19 +72,31 @@ class Dispatcher:
             self.settings.typing_seconds_per_char,
             self.settings.typing_max_seconds,
         )
+        media = None
+        if request.media is not None:
+            media = await self.media.get(request.media.object_name)
+            if media is None:
+                await self.lanes.cancel(slot, [entry], "media_missing")
+                return
         state = self.directory.state(lane.device_id)
         driver = await self.drivers.get(state.driver if state else "sim")
-        await self.clock.sleep_until(due - timedelta(seconds=typing))
-        typist = asyncio.create_task(self._type(driver, lane.device_id, request.to, typing))
+        prepare = self.settings.prepare_seconds if entry.pacing.max_seconds > 0 else 0.0
+        typist = asyncio.create_task(
+            self._type(driver, lane.device_id, request.to, typing, due - timedelta(seconds=typing))
+        )
         try:
-            await self._hand_over(slot, plan, request, driver)
+            await self.clock.sleep_until(due - timedelta(seconds=prepare))
+            await self._hand_over(slot, plan, request, driver, media)
         finally:
             typist.cancel()
 
-    async def _type(self, driver: Driver, device_id: str, to: str, seconds: float) -> None:
-        """'typing…' until the send (it runs alongside, so it never delays the send)."""
+    async def _type(
+        self, driver: Driver, device_id: str, to: str, seconds: float, at: datetime
+    ) -> None:
+        """'typing…' from `at` until the send (alongside: it never delays the send)."""
         if seconds <= 0:
             return
+        await self.clock.sleep_until(at)
         try:
             await driver.typing(device_id, to, seconds)
         except (DriverError, SendError) as exc:
@@ -96,17 +108,13 @@ class Dispatcher:
         plan: Plan,
         request: m.MessageRequested,
         driver: Driver,
+        media: bytes | None,
     ) -> None:
+        """Record the hand-off (fenced), then call the driver when the send is due."""
         entry, due = plan.entry, plan.due
         assert entry is not None
         assert due is not None
         lane = slot.lane
-        media = None
-        if request.media is not None:
-            media = await self.media.get(request.media.object_name)
-            if media is None:
-                await self.lanes.cancel(slot, [entry], "media_missing")
-                return
         async with slot.lock:
             if not (
                 self.lanes.sendable(lane.device_id)

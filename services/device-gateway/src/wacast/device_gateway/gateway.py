@@ -31,6 +31,7 @@ from wacast.device_gateway.drivers.registry import Drivers, neonize_factory, sim
 from wacast.device_gateway.handlers import CommandHandler
 from wacast.device_gateway.intake import Intake
 from wacast.device_gateway.lanes import Lanes
+from wacast.device_gateway.listener import OrderedListener
 from wacast.device_gateway.media import MediaCache
 from wacast.device_gateway.outcomes import Outcomes, first_outcome
 from wacast.device_gateway.partitions import Partitions
@@ -88,7 +89,8 @@ class Gateway:
             s, clock, self.rng, self.directory, self.devices, self.drivers,
             self.session_store, self.board, self.receipts, self.serves, self.lanes.wake,
         )  # fmt: skip
-        self.drivers.listener = self.sessions
+        self.listener = OrderedListener(self.sessions)
+        self.drivers.listener = self.listener
         self.outcomes = Outcomes(store, clock, self.receipts)
         self.dispatcher = Dispatcher(
             s, store, clock, self.lanes, self.directory, self.drivers,
@@ -116,7 +118,9 @@ class Gateway:
         self.commands = CommandHandler(self.devices, clock, self.drivers.problem)
 
     def register(self, broker: NatsBroker) -> None:
-        serve_commands(broker, self.ctx.topology, "devices", DeviceCommand, self.commands)
+        serve_commands(
+            broker, self.ctx.topology, "devices", DeviceCommand, self.commands, max_workers=64
+        )
         self.board.register(broker)
 
     def serves(self, device_id: str) -> bool:
@@ -154,6 +158,7 @@ class Gateway:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.partitions.close(), 20.0)
         self.sessions.stop()
+        self.listener.stop()
         await self.drivers.close()
 
     async def _after_start(self) -> None:

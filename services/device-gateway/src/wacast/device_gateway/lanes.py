@@ -249,7 +249,8 @@ class Lanes:
         assert plan.entry is not None
         if plan.entry.pacing.max_seconds <= 0:
             return 0.0
-        return min(self.settings.typing_max_seconds, plan.gap)
+        typing = min(self.settings.typing_max_seconds, plan.gap)
+        return max(typing, self.settings.prepare_seconds) + self.settings.prepare_seconds
 
     async def checkpoint(self, slot: Slot) -> None:
         lane = slot.lane

@@ -88,11 +88,11 @@ class Partitions:
             await asyncio.sleep(self.renew_every)
 
     async def tick(self) -> None:
-        await self.kv.put(REPLICA + self.replica_id, b"")
+        """Renew (all at once: a slow round must not outlive the TTL), then rebalance."""
+        await asyncio.gather(self.kv.put(REPLICA + self.replica_id, b""), self._renew())
         view = await self.view()
         self.live = max(1, sum(1 for key in view if key.startswith(REPLICA)))
         fair = math.ceil(PARTITIONS / self.live)
-        await self._renew()
         keeping = [p for p in sorted(self.held) if p not in self.releasing]
         for partition in keeping[fair:]:
             self.releasing.add(partition)
@@ -134,16 +134,21 @@ class Partitions:
         return [p for p in order if PARTITION + str(p) not in view and p not in self.held]
 
     async def _renew(self) -> None:
-        for partition, revision in list(self.held.items()):
-            try:
-                self.held[partition] = await self.kv.update(
-                    PARTITION + str(partition), self.replica_id.encode(), last=revision
-                )
-            except (KeyWrongLastSequenceError, NotFoundError):
-                log.warning("lease of partition %s lost", partition)
-                self.held.pop(partition, None)
-                self.releasing.discard(partition)
-                self.lost(partition)
+        await asyncio.gather(*(self._renew_one(p, r) for p, r in list(self.held.items())))
+
+    async def _renew_one(self, partition: int, revision: int) -> None:
+        try:
+            renewed = await self.kv.update(
+                PARTITION + str(partition), self.replica_id.encode(), last=revision
+            )
+        except (KeyWrongLastSequenceError, NotFoundError):
+            log.warning("lease of partition %s lost", partition)
+            self.held.pop(partition, None)
+            self.releasing.discard(partition)
+            self.lost(partition)
+            return
+        if partition in self.held:
+            self.held[partition] = renewed
 
     async def _hand_over(self, partition: int) -> None:
         try:

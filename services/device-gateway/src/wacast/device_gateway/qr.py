@@ -69,8 +69,9 @@ class QrBoard:
 
     def register(self, broker: NatsBroker) -> None:
         serve_query(
-            broker, self.topology, DEVICE_QR_QUERY, DeviceQrQuery, self._forward, queue="devices"
-        )
+            broker, self.topology, DEVICE_QR_QUERY, DeviceQrQuery, self._forward,
+            queue="devices", max_workers=16,
+        )  # fmt: skip
 
     async def _forward(self, query: DeviceQrQuery) -> msgspec.Struct | Reply:
         subject = self._partition_subject(partition_of(query.device_id))

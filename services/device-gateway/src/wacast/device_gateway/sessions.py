@@ -191,9 +191,9 @@ class Sessions:
                         self.spawn(self.record(state, ev.DeviceConnected))
                         self.on_sendable(device_id)
 
-    # -- the driver's reports ------------------------------------------------------------
+    # -- the driver's reports (through `listener.OrderedListener`) -------------------------
 
-    async def on_connected(self, device_id: str) -> None:
+    async def connected(self, device_id: str) -> None:
         if not self.serves(device_id):
             return
         self.online.add(device_id)
@@ -208,7 +208,7 @@ class Sessions:
             await self.record(state, ev.DeviceConnected)
         self.on_sendable(device_id)
 
-    async def on_disconnected(self, device_id: str, reason: str) -> None:
+    async def disconnected(self, device_id: str, reason: str) -> None:
         if not self.serves(device_id):
             return
         self.online.discard(device_id)
@@ -224,14 +224,14 @@ class Sessions:
         if reason != "requested":
             self.reconnect_later(device_id)
 
-    async def on_logged_out(self, device_id: str, reason: str) -> None:
+    async def logged_out(self, device_id: str, reason: str) -> None:
         state = self.directory.state(device_id)
         if state is None or not self.serves(device_id):
             return
         self.board.clear(device_id)
         await self.lost(state, LOGOUT_REASONS.get(reason, "session_lost"))
 
-    async def on_banned(self, device_id: str, until: datetime | None, reason: str) -> None:
+    async def banned(self, device_id: str, until: datetime | None, reason: str) -> None:
         state = self.directory.state(device_id)
         if state is None or not self.serves(device_id):
             return
@@ -252,10 +252,10 @@ class Sessions:
                 await self.record(state, ev.DeviceConnected)
                 self.on_sendable(device_id)
 
-    async def on_session(self, device_id: str, session: bytes) -> None:
+    async def session(self, device_id: str, session: bytes) -> None:
         await self.store.put(device_id, session)
 
-    async def on_paired(self, device_id: str, phone: str, jid: str) -> None:
+    async def paired(self, device_id: str, phone: str, jid: str) -> None:
         state = self.directory.state(device_id)
         if state is None or not self.serves(device_id):
             return
@@ -263,17 +263,17 @@ class Sessions:
         self.linking.add(device_id)
         await self.record(state, ev.DevicePaired, phone=phone, jid=jid)
 
-    async def on_qr(self, device_id: str, code: str) -> None:
+    async def qr(self, device_id: str, code: str) -> None:
         state = self.directory.state(device_id)
         if state is not None and self.serves(device_id):
             await self.board.show(state.tenant_id, device_id, "qr", code, self.clock.now())
 
-    async def on_receipt(
+    async def receipt(
         self, device_id: str, wa_message_id: str, kind: Literal["delivered", "read"], at: datetime
     ) -> None:
         await self.receipts.receipt(device_id, wa_message_id, kind, at)
 
-    async def on_inbound(self, device_id: str, message: Inbound) -> None:
+    async def inbound(self, device_id: str, message: Inbound) -> None:
         await self.receipts.reply(device_id, message)
 
     # -- helpers -------------------------------------------------------------------------

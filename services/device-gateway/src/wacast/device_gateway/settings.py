@@ -41,6 +41,9 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     pacing_guard_seconds: float = 0.025
     """Gaps are drawn this far (at most a quarter of the range) inside [min, max], so
     network jitter cannot push a gap out of its range."""
+    prepare_seconds: float = 0.1
+    """A paced send's hand-off is recorded this long before it is due, so the write's
+    latency never delays the send (and never stretches a gap)."""
     pair_timeout_seconds: float = 180.0
     """Linking not completed this long after it started fails as `timeout`."""
     reconnect_min_seconds: float = 0.5
@@ -82,7 +85,12 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
                 raise ValueError(f"{name} must be > 0")
         if self.reconnect_max_seconds < self.reconnect_min_seconds:
             raise ValueError("reconnect_max_seconds must be >= reconnect_min_seconds")
-        for name in ("typing_seconds_per_char", "typing_max_seconds", "pacing_guard_seconds"):
+        for name in (
+            "typing_seconds_per_char",
+            "typing_max_seconds",
+            "pacing_guard_seconds",
+            "prepare_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         for name in ("lane_bound", "connect_concurrency", "receipt_memory"):
