@@ -145,8 +145,9 @@ def _one_line(text: str) -> str:
 
 
 def responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the problems an operation may answer (401 and 429 always)."""
-    every = sorted({401, 422, 429, *statuses})
+    """OpenAPI entries for the problems an operation may answer (401, 422 and 429 always;
+    400 too, in the problem shape, where Litestar would otherwise describe its own)."""
+    every = sorted({400, 401, 422, 429, *statuses})
     return {
         status: ResponseSpec(
             data_container=ProblemDetails,

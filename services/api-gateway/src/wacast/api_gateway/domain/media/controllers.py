@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -47,6 +48,7 @@ STREAM = "MEDIA"
 from_json = msgspec.json.Decoder(MediaJson)
 
 
+@dataclass
 class MediaOperation(Operation):
     """The upload takes multipart or JSON: described by hand, since the handler reads the
     body itself to accept both."""
