@@ -167,7 +167,7 @@ def connect_device(stack: Stack, name: str, phone: str) -> dict[str, Any]:
             found: dict[str, Any] = api.get(f"/devices/{device_id}").json()
             return found if found.get("status") == "connected" else None
 
-        result: dict[str, Any] = until(connected, f"device {name} to connect")
+        result: dict[str, Any] = until(connected, f"device {name} to connect", timeout=30)
         return result
 
 

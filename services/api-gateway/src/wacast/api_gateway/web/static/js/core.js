@@ -247,7 +247,7 @@
     for (const item of items) {
       const tr = W.h('tr', rowAttrs ? rowAttrs(item) : {});
       for (const col of columns) {
-        tr.append(W.h('td', { 'data-label': col.label, class: col.class }, col.cell(item)));
+        tr.append(W.h('td', { 'data-label': col.label, class: col.class }, W.h('span', { class: 'cell' }, col.cell(item))));
       }
       tbody.append(tr);
     }
