@@ -300,6 +300,14 @@ def test_image_campaign_with_zero_pacing_then_only_failed_rows_in_the_report(
     expect(rows).to_have_count(3)
     expect(page.locator("#messages-table tbody tr[data-status=failed]")).to_have_count(1)
 
+    # The lead behind a row: its detail with every message it got.
+    rows.filter(has_text="Zed").get_by_role("link", name="Zed").click()
+    detail = page.locator("#detail-dialog")
+    expect(detail).to_be_visible()
+    expect(detail.locator("#detail-title")).to_have_text("Zed")
+    expect(detail.locator("tbody tr[data-status=failed]")).to_contain_text("not on whatsapp")
+    expect(detail).to_contain_text("Hi Zed, spring is here!")
+
     visit(page, "/app/campaigns")
     campaign = page.locator("#campaigns-table tbody tr", has_text="Spring promo")
     expect(campaign.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")

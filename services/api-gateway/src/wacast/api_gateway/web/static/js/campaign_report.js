@@ -112,7 +112,7 @@ wacast.page('campaign-report', async () => {
     history.replaceState(null, '', url);
   }
   const columns = [
-    { label: 'Lead', cell: (m) => m.lead_name || h('span', { class: 'muted' }, '(no name)') },
+    { label: 'Lead', cell: (m) => h('a', { href: `/app/leads?lead=${encodeURIComponent(m.lead_id)}` }, m.lead_name || '(no name)') },
     { label: 'Phone', cell: (m) => m.lead_phone },
     { label: 'Device', cell: (m) => m.device_name || m.device_id },
     { label: 'Status', cell: (m) => W.badge(m.status) },

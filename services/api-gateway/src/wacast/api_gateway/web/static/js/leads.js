@@ -33,7 +33,13 @@ wacast.page('leads', async () => {
   }
 
   const columns = [
-    { label: 'Name', cell: (l) => [h('strong', {}, l.name || '—'), l.opted_out ? h('span', { class: 'badge s-failed' }, 'opted out') : null] },
+    {
+      label: 'Name',
+      cell: (l) => [
+        h('button', { type: 'button', class: 'link strong', onclick: () => openDetail(l.id), 'aria-label': `Details of ${l.name || l.phone}` }, l.name || '(no name)'),
+        l.opted_out ? [' ', h('span', { class: 'badge s-failed' }, 'opted out')] : null,
+      ],
+    },
     { label: 'Phone', cell: (l) => l.phone },
     { label: 'Status', cell: (l) => W.badge(l.status) },
     { label: 'Tags', cell: (l) => h('span', { class: 'chips' }, l.tags.map((t) => h('span', { class: 'chip' }, t))) },
@@ -157,6 +163,76 @@ wacast.page('leads', async () => {
     }
   });
 
+  // -- detail: every message and enrollment of a lead ------------------------------------
+
+  const detail = W.$('#detail-dialog');
+  let shown = null;
+  const messageColumns = [
+    { label: 'From', cell: (m) => (m.origin === 'campaign'
+      ? h('a', { href: `/app/campaigns/${m.campaign_id}` }, 'campaign')
+      : h('a', { href: `/app/sequences/${m.sequence_id}` }, 'sequence')) },
+    { label: 'Text', cell: (m) => h('span', { class: 'small' }, m.text || (m.media_id ? '(attachment)' : '')) },
+    { label: 'Device', cell: (m) => m.device_name || m.device_id },
+    { label: 'Status', cell: (m) => W.badge(m.status) },
+    { label: 'Reason', cell: (m) => (m.reason ? W.label(m.reason) : '—') },
+    { label: 'Updated', cell: (m) => W.when(m.updated_at) },
+  ];
+  async function openDetail(id) {
+    W.$('#detail-body').replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+    W.openDialog(detail);
+    const url = new URL(location.href);
+    url.searchParams.set('lead', id);
+    history.replaceState(null, '', url);
+    try {
+      shown = await W.get(`/leads/${id}`);
+    } catch (err) {
+      W.showProblem(W.$('.problem', detail), err);
+      return;
+    }
+    const l = shown;
+    W.$('#detail-title').textContent = l.name || l.phone;
+    W.$('#detail-opt').textContent = l.opted_out ? 'Opt in again' : 'Opt out';
+    const attrs = Object.entries(l.attributes || {});
+    const table = h('table', { class: 'data' }, h('thead', {}, h('tr', {}, messageColumns.map((c) => h('th', { scope: 'col' }, c.label)))), h('tbody'));
+    W.rows(table.querySelector('tbody'), messageColumns, l.messages, 'No messages yet.', (m) => ({ 'data-status': m.status }));
+    W.$('#detail-body').replaceChildren(
+      h('dl', { class: 'facts' },
+        h('dt', {}, 'Phone'), h('dd', {}, l.phone),
+        h('dt', {}, 'Status'), h('dd', {}, W.badge(l.status), l.opted_out ? [' ', h('span', { class: 'badge s-failed' }, `opted out ${W.when(l.opted_out_at)}`)] : ''),
+        h('dt', {}, 'Device'), h('dd', {}, l.device_name || '—'),
+        h('dt', {}, 'Tags'), h('dd', {}, l.tags.length ? h('span', { class: 'chips' }, l.tags.map((t) => h('span', { class: 'chip' }, t))) : '—'),
+        h('dt', {}, 'Attributes'), h('dd', {}, attrs.length ? attrs.map(([k, v]) => h('div', {}, h('code', {}, k), ` ${v}`)) : '—'),
+        h('dt', {}, 'Sequences'), h('dd', {}, l.enrollments.length
+          ? l.enrollments.map((e) => h('div', {}, h('a', { href: `/app/sequences/${e.sequence_id}` }, e.sequence_name || e.sequence_id), ' ', W.badge(e.status)))
+          : '—')),
+      h('h3', {}, `Messages (${l.messages.length})`),
+      h('div', { class: 'table-wrap' }, table));
+  }
+  detail.addEventListener('close', () => {
+    const url = new URL(location.href);
+    url.searchParams.delete('lead');
+    history.replaceState(null, '', url);
+  });
+  W.$('#detail-edit').addEventListener('click', () => {
+    if (!shown) return;
+    detail.close();
+    leads.set(shown.id, shown);
+    openLead(shown.id);
+  });
+  W.$('#detail-opt').addEventListener('click', async () => {
+    if (!shown) return;
+    try {
+      const r = await W.post(`/leads/${shown.id}/${shown.opted_out ? 'opt-in' : 'opt-out'}`);
+      W.toast(shown.opted_out ? 'Opted in again.' : 'Opted out: gets nothing more until opted in.', 'ok');
+      afterSeq = r.seq;
+      await pager.reload();
+      shown = await W.get(`/leads/${shown.id}`, { after_seq: r.seq, after_stream: 'LEADS' });
+      await openDetail(shown.id);
+    } catch (err) {
+      W.showProblem(W.$('.problem', detail), err);
+    }
+  });
+
   // -- CSV import ---------------------------------------------------------------------------
 
   const importDialog = W.$('#import-dialog');
@@ -276,4 +352,5 @@ wacast.page('leads', async () => {
 
   await devicesLoaded.catch(W.report);
   await pager.reset();
+  if (params.get('lead')) await openDetail(params.get('lead'));
 });
