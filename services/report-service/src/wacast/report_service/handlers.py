@@ -19,7 +19,7 @@ from wacast.contracts import queries as q
 from wacast.contracts.base import Reply
 from wacast.contracts.streams import BY_KEY
 from wacast.contracts.subjects import Topology
-from wacast.report_service.queries import campaigns, devices, leads, overview, sequences
+from wacast.report_service.queries import campaigns, devices, leads, media, overview, sequences
 from wacast.report_service.queries.common import BadRequest, NotFound
 from wacast.runtime.clock import Clock
 from wacast.runtime.commands import problem, serve_query
@@ -86,8 +86,8 @@ class Reader:
             (q.LEADS, q.ListLeads, "LEADS", leads.list_leads),
             (q.LEAD, q.GetOne, "LEADS", leads.get_lead),
             (q.LEAD_IMPORT, q.GetLeadImport, "LEADS", leads.get_import),
-            (q.MEDIA_LIST, q.ListMedia, "MEDIA", leads.list_media),
-            (q.MEDIA, q.GetOne, "MEDIA", leads.get_media),
+            (q.MEDIA_LIST, q.ListMedia, "MEDIA", media.list_media),
+            (q.MEDIA, q.GetOne, "MEDIA", media.get_media),
             (
                 q.CAMPAIGNS,
                 q.ListCampaigns,
