@@ -106,6 +106,15 @@ def test_dev_up_serves_every_health_url_and_stops_everything_on_ctrl_c(tmp_path:
             assert httpx.get(ready, timeout=5).status_code == 200, ready
         assert re.search(r"NATS +nats://127\.0\.0\.1:\d+", text)
         assert re.search(r"Postgres +postgresql://postgres@127\.0\.0\.1:\d+/wacast", text)
+        api = re.search(r"API +(http://127\.0\.0\.1:\d+/api/v1)", text)
+        key = re.search(r"API key +(wk_\S+) +\(tenant dev\)", text)
+        assert api, text
+        assert key, text
+        auth = {"Authorization": f"Bearer {key.group(1)}"}
+        listed = httpx.get(f"{api.group(1)}/devices", headers=auth, timeout=10)
+        assert listed.status_code == 200, listed.text
+        refused = httpx.get(f"{api.group(1)}/devices", headers={"Authorization": "Bearer x"})
+        assert refused.status_code == 401
         children = descendants(proc.pid)
         assert len(children) >= 8, "expected nats, postgres and six services"
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from wacast.cli.supervisor import HealthCheck, ProcessSpec
+from wacast.contracts.tenants import new_api_key
 from wacast.runtime.embedded import NatsPlan, PostgresPlan, _system_user, free_port
 
 DATABASE = "wacast"
@@ -45,6 +46,8 @@ SERVICES = (
     Component("wa-simulator", "WACAST_SIM_PORT", 8099, "wacast.wa_simulator"),
 )
 COMPONENTS = INFRA + SERVICES
+DEV_TENANT = "dev"
+"""The tenant `./dev up` creates (unless `WACAST_DEV_TENANT` names another)."""
 DEFAULT_BASE_PORT = 8080
 """`--base-port B` shifts every default port by B - 8080."""
 
@@ -109,6 +112,20 @@ class Stack:
     def database_url(self) -> str:
         return self.postgres.url(DATABASE)
 
+    def dev_api_key(self, env: Mapping[str, str]) -> str:
+        """`WACAST_DEV_API_KEY`, or the key this data folder was given on its first run."""
+        given = env.get("WACAST_DEV_API_KEY")
+        if given:
+            return given
+        saved = self.data / "dev-api-key"
+        if saved.exists():
+            return saved.read_text().strip()
+        key = new_api_key()
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.touch(mode=0o600)
+        saved.write_text(key + "\n")
+        return key
+
     def log(self, name: str) -> Path:
         return self.data / "logs" / f"{name}.log"
 
@@ -120,6 +137,8 @@ class Stack:
         for component in SERVICES:
             merged[component.variable] = str(self.ports[component.name])
         merged["WACAST_SIM_URL"] = f"http://127.0.0.1:{self.ports['wa-simulator']}"
+        merged.setdefault("WACAST_DEV_TENANT", DEV_TENANT)
+        merged["WACAST_DEV_API_KEY"] = self.dev_api_key(env)
         # neonize tags one-to-one sends as bot messages unless told otherwise at launch;
         # wacast sends what the operator wrote, from the operator's own account.
         merged.setdefault("NEONIZE_BOT_TAG", "off")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from wacast.cli.devstack import (
+    DEV_TENANT,
     INFRA,
     SERVICES,
     PortError,
@@ -96,7 +97,7 @@ async def _run(stack: Stack, options: UpOptions, env: Mapping[str, str]) -> int:
         try:
             problem = await _start(stack, supervisor, options, env, stop)
             if problem is None:
-                _announce(view, stack, options)
+                _announce(view, stack, options, env)
                 await stop.wait()
             else:
                 _explain(view, stack, supervisor, problem)
@@ -137,7 +138,7 @@ async def _start(
     )
 
 
-def _announce(view: StatusView, stack: Stack, options: UpOptions) -> None:
+def _announce(view: StatusView, stack: Stack, options: UpOptions, env: Mapping[str, str]) -> None:
     view.say("")
     for label, url in stack.urls():
         if options.services or label in ("NATS", "Postgres"):
@@ -145,6 +146,8 @@ def _announce(view: StatusView, stack: Stack, options: UpOptions) -> None:
     if options.services:
         for component in SERVICES:
             view.say(f"  {'health':<10} {health_url(stack.ports[component.name])}")
+        tenant = env.get("WACAST_DEV_TENANT", DEV_TENANT)
+        view.say(f"  {'API key':<10} {stack.dev_api_key(env)}  (tenant {tenant})")
     view.say(f"  {'logs':<10} {stack.data / 'logs'}")
     view.say("wacast is up", style="bold green")
 
