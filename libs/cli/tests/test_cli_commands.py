@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import msgspec
 import nats
 import pytest
@@ -19,7 +18,7 @@ from wacast.contracts.devices import DeviceRegistered
 from wacast.contracts.streams import DEVICES, StreamSpec
 from wacast.contracts.subjects import Topology
 from wacast.runtime.embedded import free_port
-from wacast.runtime.projection import Envelope
+from wacast.runtime.projection import DbConnection, Envelope
 from wacast.runtime.registry import ProjectionRegistration
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -101,10 +100,10 @@ class Nothing:
     name = "nothing"
     streams: Sequence[StreamSpec] = (DEVICES,)
 
-    async def migrate(self, conn: asyncpg.Connection) -> None:
+    async def migrate(self, conn: DbConnection) -> None:
         return None
 
-    async def apply(self, conn: asyncpg.Connection, batch: Sequence[Envelope]) -> None:
+    async def apply(self, conn: DbConnection, batch: Sequence[Envelope]) -> None:
         return None
 
 

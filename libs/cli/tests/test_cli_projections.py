@@ -16,7 +16,7 @@ from wacast.contracts.streams import DEVICES, StreamSpec
 from wacast.contracts.subjects import Topology
 from wacast.runtime.deadletter import DeadLetters
 from wacast.runtime.eventstore import Append, EventStore
-from wacast.runtime.projection import Envelope, ProjectionRunner
+from wacast.runtime.projection import DbConnection, Envelope, ProjectionRunner
 from wacast.runtime.registry import ProjectionRegistration, discover, registrations_of
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -26,13 +26,13 @@ class DeviceNames:
     name = "device_names"
     streams: Sequence[StreamSpec] = (DEVICES,)
 
-    async def migrate(self, conn: asyncpg.Connection) -> None:
+    async def migrate(self, conn: DbConnection) -> None:
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS device_names (device_id text PRIMARY KEY,"
             " name text NOT NULL, renames int NOT NULL, changed_at timestamptz NOT NULL)"
         )
 
-    async def apply(self, conn: asyncpg.Connection, batch: Sequence[Envelope]) -> None:
+    async def apply(self, conn: DbConnection, batch: Sequence[Envelope]) -> None:
         for env in batch:
             event: DeviceEvent = env.event  # type: ignore[assignment]
             if isinstance(event, DeviceRegistered):
@@ -144,9 +144,9 @@ class FakeEntryPoint:
 def test_registrations_come_as_one_a_list_or_a_callable() -> None:
     other = ProjectionRegistration("other", "other", DeviceNames)
     found = discover(
-        [  # type: ignore[list-item]
-            FakeEntryPoint("one", REGISTRATION),
-            FakeEntryPoint("many", lambda: [other]),
+        [
+            FakeEntryPoint("one", REGISTRATION),  # type: ignore[list-item]
+            FakeEntryPoint("many", lambda: [other]),  # type: ignore[list-item]
         ]
     )
     assert [r.name for r in found] == ["device_names", "other"]
