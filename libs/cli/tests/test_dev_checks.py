@@ -61,10 +61,10 @@ def test_the_steps_are_ruff_format_ruff_check_mypy_then_pytest_with_extra_args()
     assert all(Path(argv[0]).is_file() for _, argv in steps)
 
 
-def test_mypy_checks_every_service_tests_folder_in_a_run_of_its_own() -> None:
+def test_mypy_checks_every_library_and_service_source_strictly() -> None:
     root = repo_root()
-    groups = devstack_checks.mypy_groups(root)
-    service_tests = sorted(str(p.relative_to(root)) for p in root.glob("services/*/tests"))
-    assert groups[1:] == [[folder] for folder in service_tests]
-    assert "libs" in groups[0]
-    assert all(folder not in groups[0] for folder in service_tests)
+    targets = devstack_checks.mypy_targets(root)
+    assert "libs" in targets
+    sources = sorted(str(p.relative_to(root)) for p in root.glob("services/*/src"))
+    assert sources
+    assert all(src in targets for src in sources)
