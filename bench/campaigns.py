@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -119,6 +120,10 @@ async def devices(store: EventStore, topology: Topology, tenant: str, count: int
     return ids
 
 
+def note(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
 def phone(n: int) -> str:
     return f"+1212{2010000 + n:07d}"
 
@@ -165,8 +170,10 @@ async def fanout(
     device_ids = await devices(store, topology, FANOUT_TENANT, 20)
     seeding = time.perf_counter()
     await seed_leads(store, topology, leads, device_ids)
+    note(f"{leads} leads appended in {time.perf_counter() - seeding:.1f} s")
     await service.deps.reads.caught_up("LEADS", "DEVICES", timeout=3600)
     seeded = time.perf_counter() - seeding
+    note(f"lead projection caught up after {seeded:.1f} s; fanning out")
     created = await service.handle(
         cmd.CreateCampaign(
             tenant_id=FANOUT_TENANT,
@@ -183,6 +190,7 @@ async def fanout(
         assert reply.ok, reply.problem
         await service.jobs.wait(("fanout", FANOUT_TENANT, created.id))
         seconds = time.perf_counter() - started
+    note(f"fan-out done in {seconds:.1f} s")
     _, last = await service.deps.last(MESSAGES, topology.fanout(FANOUT_TENANT, created.id))
     assert isinstance(last, CampaignFanoutCompleted), last
     growth = (rss.peak - rss.baseline) / MB
@@ -192,6 +200,7 @@ async def fanout(
         "seconds": round(seconds, 2),
         "requests_per_s": round(last.requested / seconds, 1),
         "rss_before_mb": round(rss.baseline / MB, 1),
+        "rss_peak_mb": round(rss.peak / MB, 1),
         "rss_peak_growth_mb": round(growth, 1),
         "seed_and_project_seconds": round(seeded, 1),
     }
@@ -215,6 +224,7 @@ async def import_csv(
     name = f"uploads/{IMPORT_TENANT}/bench.csv"
     with path.open("rb") as body:
         await obs.put(name, body)
+    note(f"importing {rows} rows")
     started = time.perf_counter()
     reply = await service.handle(
         cmd.ImportLeads(tenant_id=IMPORT_TENANT, filename="bench.csv", object_name=name)
@@ -322,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results)")
     parser.add_argument("--no-save", action="store_true", help="only print the JSON")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.getLogger("wacast.campaigns").setLevel(logging.INFO)
     if args.leads < 1 or args.import_rows < 0:
         parser.error("--leads must be at least 1 and --import-rows at least 0")
     result = run(args.leads, args.import_rows)

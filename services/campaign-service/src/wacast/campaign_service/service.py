@@ -147,7 +147,14 @@ class CampaignService:
 
     def register(self, broker: NatsBroker) -> None:
         """Commands, and the durable consumers of device and campaign events."""
-        serve_commands(broker, self.topology, "campaigns", CampaignCommand, self.handle)
+        serve_commands(
+            broker,
+            self.topology,
+            "campaigns",
+            CampaignCommand,
+            self.handle,
+            max_workers=self.settings.command_workers,
+        )
         for spec, kind, durable, handle in (
             (DEVICES, "device", "campaigns-device-cascade", self.cascade.handle),
             (CAMPAIGNS, "campaign", "campaigns-send-controls", self.controls.handle),

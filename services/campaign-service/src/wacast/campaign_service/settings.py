@@ -19,6 +19,9 @@ MIB = 1024 * 1024
 class Settings(CommonSettings, frozen=True, kw_only=True):
     campaigns_port: int = 8082
     """Port of the campaign-service's health, readiness and metrics endpoint."""
+    command_workers: int = 32
+    """Commands one replica handles at once (a slow media fetch holds up no other command;
+    concurrent decisions on one aggregate are settled by expected sequences)."""
     default_phone_region: str = "US"
     """Region (ISO 3166 alpha-2) for phones written without a country code, for tenants whose
     settings name none."""
@@ -67,6 +70,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
             raise ValueError("fanout_batch_size must be 1-999")
         if not 1 <= self.import_batch_rows <= 490:
             raise ValueError("import_batch_rows must be 1-490")
+        if self.command_workers < 1:
+            raise ValueError("command_workers must be at least 1")
         if self.max_running_campaigns_per_tenant < 1:
             raise ValueError("max_running_campaigns_per_tenant must be at least 1")
         if len(self.default_phone_region) != 2 or not self.default_phone_region.isalpha():

@@ -122,6 +122,10 @@ def _base(c: Campaign, now: datetime) -> _Ids:
     return {"tenant_id": c.tenant_id, "occurred_at": now, "campaign_id": c.campaign_id}
 
 
+def _state(code: str, title: str, c: Campaign) -> Refused:
+    return Refused(code, title, 409, f"campaign is {c.status}")
+
+
 def _require(c: Campaign) -> None:
     if not c.exists:
         raise not_found("campaign", c.campaign_id)
@@ -188,12 +192,7 @@ def create(c: Campaign, draft: Draft, now: datetime) -> list[Event]:
 def schedule(c: Campaign, schedule_at: datetime, now: datetime) -> list[Event]:
     _require(c)
     if c.status != "pending":
-        raise Refused(
-            "campaign_not_pending",
-            "Only a pending campaign can be scheduled",
-            409,
-            f"campaign is {c.status}",
-        )
+        raise _state("campaign_not_pending", "Only a pending campaign can be scheduled", c)
     check_schedule(schedule_at, now)
     return [CampaignScheduled(**_base(c, now), schedule_at=schedule_at)]
 
@@ -257,24 +256,14 @@ def pause(c: Campaign, now: datetime, reason: str) -> list[Event]:
     if c.status == "paused":
         raise Refused("already_paused", "The campaign is paused already", 409)
     if c.status != "triggered":
-        raise Refused(
-            "campaign_not_running",
-            "Only a running campaign can be paused",
-            409,
-            f"campaign is {c.status}",
-        )
+        raise _state("campaign_not_running", "Only a running campaign can be paused", c)
     return [CampaignPaused(**_base(c, now), reason=reason)]
 
 
 def resume(c: Campaign, now: datetime) -> list[Event]:
     _require(c)
     if c.status != "paused":
-        raise Refused(
-            "campaign_not_paused",
-            "Only a paused campaign can be resumed",
-            409,
-            f"campaign is {c.status}",
-        )
+        raise _state("campaign_not_paused", "Only a paused campaign can be resumed", c)
     return [CampaignResumed(**_base(c, now))]
 
 
@@ -283,12 +272,7 @@ def cancel(c: Campaign, now: datetime, reason: str) -> list[Event]:
     if c.status == "cancelled":
         raise Refused("already_cancelled", "The campaign is cancelled already", 409)
     if c.status not in ("pending", *RUNNING):
-        raise Refused(
-            "campaign_ended",
-            "The campaign has ended; nothing to cancel",
-            409,
-            f"campaign is {c.status}",
-        )
+        raise _state("campaign_ended", "The campaign has ended; nothing to cancel", c)
     return [CampaignCancelled(**_base(c, now), reason=reason)]
 
 
