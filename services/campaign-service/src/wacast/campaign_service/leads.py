@@ -13,9 +13,11 @@ Opting out and deleting also withdraw what waits in the gateway's lanes for the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from wacast.campaign_service.adapters.readmodel import NotCaughtUp
 from wacast.campaign_service.context import Deps, new_id, ok, subject_items
 from wacast.campaign_service.domain import lead as rules
 from wacast.campaign_service.domain.errors import Refused, invalid, not_found
@@ -45,8 +47,10 @@ class LeadCommands:
         """`device_id` checked to be the tenant's, or the least loaded device ("" if none)."""
         devices = await self.deps.reads.devices(tenant_id)
         if not device_id or device_id not in devices:
-            # Shares and new devices as of now: read the tables once they caught up.
-            await self.deps.reads.caught_up("DEVICES", "LEADS")
+            # Shares and new devices as of now, once the tables caught up; a big import
+            # holding the lead table back only makes the share less exact.
+            with contextlib.suppress(NotCaughtUp):
+                await self.deps.reads.caught_up("DEVICES", "LEADS", timeout=1.0)
             devices = await self.deps.reads.devices(tenant_id)
         if not device_id:
             return min(devices, key=lambda d: (devices[d], d)) if devices else ""
