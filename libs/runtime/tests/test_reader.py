@@ -79,3 +79,24 @@ async def test_replaying_an_empty_subject_ends_at_once(nc: Client, streams: Topo
 
 async def _collect(reader: SubjectReader) -> list[object]:
     return [batch async for batch in reader.replay()]
+
+
+async def test_a_reader_resumes_after_the_last_message_when_its_consumer_is_lost(
+    nc: Client, store: EventStore, streams: Topology
+) -> None:
+    subject = streams.device("acme", "d1")
+    await store.append(subject, [renamed("d1", "one")], msg_id="a", expected=None)
+    async with SubjectReader(
+        nc, DEVICES.name(streams), streams.all_of("device"), idle=0.2
+    ) as reader:
+        [first] = [msg async for batch in reader.replay() for msg in batch]
+        await nc.jetstream().delete_consumer(DEVICES.name(streams), reader._consumer)
+        await store.append(subject, [renamed("d1", "two")], msg_id="b", expected=None)
+        later = []
+        async for batch in reader.follow():
+            later.extend(batch)
+            if later:
+                break
+
+    assert b"one" in first.data
+    assert [b"two" in msg.data for msg in later] == [True]
