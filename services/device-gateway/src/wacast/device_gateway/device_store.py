@@ -13,17 +13,19 @@ from wacast.contracts.streams import DEVICES
 from wacast.device_gateway.directory import Directory
 from wacast.device_gateway.domain.device import Device, accepts, evolve
 from wacast.runtime.clock import Clock
-from wacast.runtime.eventstore import MSG_ID, Appended, EventStore, retry_on_conflict
+from wacast.runtime.coalescer import Coalescer
+from wacast.runtime.eventstore import MSG_ID, Append, Appended, Conflict, retry_on_conflict
 
 log = logging.getLogger(__name__)
 
 
 class DeviceStore:
-    def __init__(self, store: EventStore, directory: Directory, clock: Clock) -> None:
-        self.store = store
+    def __init__(self, appender: Coalescer, directory: Directory, clock: Clock) -> None:
+        self.appender = appender
+        self.store = appender.store
         self.directory = directory
         self.clock = clock
-        self.topology = store.topology
+        self.topology = appender.store.topology
 
     async def load(self, tenant_id: str, device_id: str) -> tuple[Device, int]:
         """The device as of its subject's last event, and that event's sequence.
@@ -46,23 +48,41 @@ class DeviceStore:
         self, state: Device, seq: int, events: Sequence[DeviceEvent], msg_id: str
     ) -> Appended:
         subject = self.topology.device(events[0].tenant_id, state.device_id)
-        return await self.store.append(subject, events, msg_id=msg_id, expected=seq)
+        items = [
+            Append(subject, event, f"{msg_id}.{i}", seq if i == 0 else None)
+            for i, event in enumerate(events)
+        ]
+        return await self.appender.append_group(items)
 
     async def record(self, tenant_id: str, device_id: str, fact: DeviceEvent) -> bool:
-        """Append a fact the network reported, unless it changes nothing; True if appended."""
+        """Append a fact the network reported, unless it changes nothing; True if appended.
+
+        First from the directory's copy alone (no read: facts are appended by the replica
+        that serves the device, so the copy is rarely behind); a stale copy is refused by
+        the expected sequence, and then the subject's tail is read."""
+        known = self.directory.get(device_id)
+        if known is not None and known.state.tenant_id == tenant_id:
+            try:
+                return await self._record(known.state, known.seq, fact)
+            except Conflict:
+                pass
 
         async def attempt() -> bool:
             state, seq = await self.load(tenant_id, device_id)
-            if not accepts(state, fact):
-                log.debug(
-                    "%s changes nothing for %s (%s)", type(fact).__name__, device_id, state.status
-                )
-                return False
-            msg_id = f"fact:{device_id}:{seq}:{type(fact).__name__}"
-            await self.append(state, seq, [fact], msg_id)
-            return True
+            return await self._record(state, seq, fact)
 
         return await retry_on_conflict(attempt)
+
+    async def _record(self, state: Device, seq: int, fact: DeviceEvent) -> bool:
+        if not accepts(state, fact):
+            log.debug(
+                "%s changes nothing for %s (%s)", type(fact).__name__, state.device_id, state.status
+            )
+            return False
+        msg_id = f"fact:{state.device_id}:{seq}:{type(fact).__name__}"
+        subject = self.topology.device(fact.tenant_id, state.device_id)
+        await self.appender.append(Append(subject, fact, msg_id, seq))
+        return True
 
     async def last_msg_id(self, tenant_id: str, device_id: str) -> tuple[str, int]:
         """`Nats-Msg-Id` and sequence of the device subject's last event ("", 0 if none)."""

@@ -19,7 +19,7 @@ from wacast.contracts.devices import DeviceEvent
 from wacast.contracts.streams import DEVICES, codec
 from wacast.contracts.subjects import Topology, partition_of
 from wacast.device_gateway.domain.device import Device, evolve
-from wacast.runtime.reader import SubjectReader
+from wacast.runtime.reader import SubjectReader, position
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,12 @@ class Directory:
         async with SubjectReader(self.nc, stream, self.topology.all_of("device")) as reader:
             async for batch in reader.replay():
                 for msg in batch:
-                    self._fold(msg.metadata.sequence.stream, msg.data)
+                    self._fold(position(msg), msg.data)
             self.ready.set()
             log.info("device directory ready", extra={"devices": len(self.known)})
             async for batch in reader.follow():
                 for msg in batch:
-                    folded = self._fold(msg.metadata.sequence.stream, msg.data)
+                    folded = self._fold(position(msg), msg.data)
                     if folded is not None:
                         await self._tell(*folded)
 

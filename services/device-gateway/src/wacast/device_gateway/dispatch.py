@@ -55,13 +55,17 @@ class Dispatcher:
         self.media = media
         self.outcomes = outcomes
         self._decoder = codec(MESSAGES)
+        self.gate = asyncio.Semaphore(settings.dispatch_concurrency)
+        """Lanes fetching requests or handing messages over at once (a start-up with
+        thousands of lanes due must not drown the bus in requests)."""
 
     async def dispatch(self, slot: Slot, plan: Plan) -> None:
         entry, due = plan.entry, plan.due
         assert entry is not None
         assert due is not None
         lane = slot.lane
-        request = await self.request(entry)
+        async with self.gate:
+            request = await self.request(entry)
         if request is None:
             await self.lanes.cancel(slot, [entry], "request_missing")
             return
@@ -86,7 +90,8 @@ class Dispatcher:
         )
         try:
             await self.clock.sleep_until(due - timedelta(seconds=prepare))
-            await self._hand_over(slot, plan, request, driver, media)
+            async with self.gate:
+                await self._hand_over(slot, plan, request, driver, media)
         finally:
             typist.cancel()
 
@@ -148,7 +153,15 @@ class Dispatcher:
         budget = self.settings.stuck_timeout_seconds - (called - handed.occurred_at).total_seconds()
         started = time.monotonic()
         try:
-            sent = await asyncio.wait_for(driver.send(lane.device_id, outbound), max(0.001, budget))
+            try:
+                sent = await asyncio.wait_for(
+                    driver.send(lane.device_id, outbound), max(0.001, budget)
+                )
+            finally:
+                # The next gap counts from the result: the network took the message no
+                # later than that, so however long it was on its way, the gap it sees is
+                # never short.
+                lane.sent_at(self.clock.now())
         except SendError as exc:
             await self._refused(
                 slot, entry, request, attempt, exc.reason, exc.accepted, exc.retryable, exc.detail

@@ -31,7 +31,7 @@ from wacast.device_gateway.drivers.registry import Drivers, neonize_factory, sim
 from wacast.device_gateway.handlers import CommandHandler
 from wacast.device_gateway.intake import Intake
 from wacast.device_gateway.lanes import Lanes
-from wacast.device_gateway.listener import OrderedListener
+from wacast.device_gateway.listener import Reports
 from wacast.device_gateway.media import MediaCache
 from wacast.device_gateway.outcomes import Outcomes, first_outcome
 from wacast.device_gateway.partitions import Partitions
@@ -43,11 +43,14 @@ from wacast.device_gateway.session_store import SessionStore
 from wacast.device_gateway.sessions import Sessions
 from wacast.device_gateway.settings import Settings
 from wacast.device_gateway.sweeper import Sweeper
+from wacast.runtime.coalescer import Coalescer
 from wacast.runtime.commands import serve_commands
 from wacast.runtime.service import ServiceContext
 
 log = logging.getLogger(__name__)
 
+PRELOADED_SESSIONS_SECONDS = 60.0
+"""Sessions read in bulk at start-up serve the first takeover only (later ones read fresh)."""
 HAND_OVER_GRACE = 5.0
 """Seconds a send in flight gets to finish when its partition is handed over."""
 
@@ -79,19 +82,20 @@ class Gateway:
         self._tasks: set[asyncio.Task[None]] = set()
         self.directory = Directory(nc, topology)
         self.controls = Controls(nc, topology)
-        self.devices = DeviceStore(store, self.directory, clock)
+        self.appender = Coalescer(store)
+        self.devices = DeviceStore(self.appender, self.directory, clock)
         self.drivers = drivers or default_drivers(s)
         self.board = QrBoard(nc, topology)
-        self.receipts = Receipts(store, clock, s.receipt_memory)
+        self.receipts = Receipts(self.appender, clock, s.receipt_memory)
         self.session_store = SessionStore(nc, topology)
-        self.lanes = Lanes(s, store, clock, self.rng, self.controls)
+        self.lanes = Lanes(s, store, self.appender, clock, self.rng, self.controls)
         self.sessions = Sessions(
             s, clock, self.rng, self.directory, self.devices, self.drivers,
-            self.session_store, self.board, self.receipts, self.serves, self.lanes.wake,
+            self.session_store, self.serves, self.lanes.wake,
         )  # fmt: skip
-        self.listener = OrderedListener(self.sessions)
+        self.listener = Reports(self.sessions, self.board, self.receipts)
         self.drivers.listener = self.listener
-        self.outcomes = Outcomes(store, clock, self.receipts)
+        self.outcomes = Outcomes(self.appender, clock, self.receipts)
         self.dispatcher = Dispatcher(
             s, store, clock, self.lanes, self.directory, self.drivers,
             MediaCache(nc, topology, s.media_cache_bytes), self.outcomes,
@@ -139,6 +143,8 @@ class Gateway:
             await self.controls.ready.wait()
             self.directory.listeners.append(self.reactions.on_event)
             self.controls.listeners.append(self._on_control)
+            sessions = await self.session_store.preload()
+            log.info("sessions read", extra={"sessions": sessions})
             await self.partitions.open()
             for work in (
                 self.lanes.run(), self.sweeper.run(), self.sessions.health(),
@@ -160,11 +166,14 @@ class Gateway:
         self.sessions.stop()
         self.listener.stop()
         await self.drivers.close()
+        await self.appender.close()
 
     async def _after_start(self) -> None:
         await asyncio.sleep(self.settings.lease_renew_seconds)
         found = await self.receipts.recover(self.serves, self.settings.receipt_recovery_seconds)
         log.info("recent sends read back for receipts", extra={"sends": found})
+        await asyncio.sleep(PRELOADED_SESSIONS_SECONDS)
+        self.session_store.forget_preloaded()
 
     async def _gauges(self) -> None:
         while True:
@@ -265,7 +274,7 @@ class Gateway:
                         reason="unknown", detail="handed to the driver before a takeover",
                         attempt=flight.attempt,
                     )  # fmt: skip
-                    if await first_outcome(self.ctx.store, unknown, lambda: slot.stopped):
+                    if await first_outcome(self.appender, unknown, lambda: slot.stopped):
                         metrics.SENDS.labels("failed", "unknown").inc()
                     lane.settle(entry.message_id)
 

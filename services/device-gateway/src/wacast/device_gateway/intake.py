@@ -27,8 +27,8 @@ from wacast.contracts.streams import MESSAGES, codec
 from wacast.device_gateway.controls import Controls
 from wacast.device_gateway.directory import Directory
 from wacast.device_gateway.domain.device import Device
-from wacast.device_gateway.domain.lane import Entry
-from wacast.device_gateway.lanes import Fenced, Lanes, Slot, Stopped, cancelled
+from wacast.device_gateway.domain.lane import Entry, cancelled
+from wacast.device_gateway.lanes import Fenced, Lanes, Slot, Stopped
 from wacast.runtime.clock import Clock
 from wacast.runtime.deadletter import DeadLetters
 from wacast.runtime.eventstore import EventStore

@@ -20,15 +20,18 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
+import nats.errors
+
 from wacast.contracts import messages as m
 from wacast.contracts.base import Event
 from wacast.contracts.subjects import Topology, partition_of
 from wacast.device_gateway import metrics
 from wacast.device_gateway.controls import Controls
-from wacast.device_gateway.domain.lane import Entry, Lane, Plan
+from wacast.device_gateway.domain.lane import Entry, Lane, Plan, cancelled
 from wacast.device_gateway.settings import Settings
 from wacast.runtime.clock import Clock
-from wacast.runtime.eventstore import MAX_BATCH, Append, Conflict, EventStore
+from wacast.runtime.coalescer import Coalescer
+from wacast.runtime.eventstore import MAX_BATCH, Append, AppendFailed, Conflict, EventStore
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +69,14 @@ class Lanes:
         self,
         settings: Settings,
         store: EventStore,
+        appender: Coalescer,
         clock: Clock,
         rng: random.Random,
         controls: Controls,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.appender = appender
         self.topology: Topology = store.topology
         self.clock = clock
         self.rng = rng
@@ -137,7 +142,7 @@ class Lanes:
                 for i, e in enumerate(chunk)
             ]
             try:
-                appended = await self.store.append_batch(items)
+                appended = await self.appender.append_group(items)
             except Conflict:
                 slot.stopped = True
                 raise Fenced(lane.device_id) from None
@@ -208,6 +213,9 @@ class Lanes:
             return
         except asyncio.CancelledError:
             raise
+        except (TimeoutError, nats.errors.Error, AppendFailed) as exc:
+            log.warning("lane of %s: the bus failed (%s); retrying shortly", device_id, exc)
+            self.wake(device_id, self.clock.now() + timedelta(seconds=1))
         except Exception:
             log.exception("lane of %s failed; retrying shortly", device_id)
             self.wake(device_id, self.clock.now() + timedelta(seconds=1))
@@ -265,9 +273,7 @@ class Lanes:
         )
         subject = self.topology.lane_checkpoint(lane.tenant_id, lane.device_id)
         try:
-            await self.store.append(
-                subject, [event], msg_id=f"cp:{lane.device_id}:{lane.seq}", expected=None
-            )
+            await self.appender.append(Append(subject, event, f"cp:{lane.device_id}:{lane.seq}"))
         except Exception as exc:
             log.warning("lane checkpoint of %s failed: %s", lane.device_id, exc)
             return
@@ -279,21 +285,6 @@ class Lanes:
         pending = sum(len(s.lane.pending) for s in self.slots.values())
         busy = sum(1 for s in self.slots.values() if s.lane.flight is not None)
         return pending, busy
-
-
-def cancelled(
-    tenant_id: str, device_id: str, entry: Entry, reason: str, now: datetime
-) -> m.MessageCancelled:
-    return m.MessageCancelled(
-        tenant_id=tenant_id,
-        occurred_at=now,
-        device_id=device_id,
-        message_id=entry.message_id,
-        lead_id=entry.lead_id,
-        origin=entry.origin,
-        origin_id=entry.origin_id,
-        reason=reason,
-    )
 
 
 def _msg_id(event: Event, seq: int) -> str:

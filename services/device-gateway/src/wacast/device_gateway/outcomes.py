@@ -20,7 +20,8 @@ from wacast.device_gateway.domain.lane import Entry
 from wacast.device_gateway.lanes import Slot
 from wacast.device_gateway.receipts import Receipts, Ref
 from wacast.runtime.clock import Clock
-from wacast.runtime.eventstore import AppendFailed, Conflict, EventStore
+from wacast.runtime.coalescer import Coalescer
+from wacast.runtime.eventstore import Append, AppendFailed, Conflict
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,8 @@ TRANSIENT = (AppendFailed, TimeoutError, OSError, nats.errors.Error)
 
 
 class Outcomes:
-    def __init__(self, store: EventStore, clock: Clock, receipts: Receipts) -> None:
-        self.store = store
+    def __init__(self, appender: Coalescer, clock: Clock, receipts: Receipts) -> None:
+        self.appender = appender
         self.clock = clock
         self.receipts = receipts
 
@@ -89,19 +90,19 @@ class Outcomes:
     async def record(self, slot: Slot, entry: Entry, event: m.MessageOutcomeBase) -> bool:
         """Append the first outcome of a message; True when this one was recorded. The lane
         goes on either way. Transient trouble is retried while the lane is served."""
-        stored = await first_outcome(self.store, event, lambda: slot.stopped)
+        stored = await first_outcome(self.appender, event, lambda: slot.stopped)
         slot.lane.settle(entry.message_id)
         return stored
 
 
 async def first_outcome(
-    store: EventStore, event: m.MessageOutcomeBase, give_up: Callable[[], bool]
+    appender: Coalescer, event: m.MessageOutcomeBase, give_up: Callable[[], bool]
 ) -> bool:
-    subject = store.topology.message(event.tenant_id, event.message_id)
+    subject = appender.store.topology.message(event.tenant_id, event.message_id)
     delay = 0.05
     while True:
         try:
-            await store.append(subject, [event], msg_id=f"outcome:{event.message_id}", expected=0)
+            await appender.append(Append(subject, event, f"outcome:{event.message_id}", 0))
         except Conflict:
             log.info("message %s has an outcome already", event.message_id)
             return False

@@ -137,18 +137,33 @@ class Partitions:
         await asyncio.gather(*(self._renew_one(p, r) for p, r in list(self.held.items())))
 
     async def _renew_one(self, partition: int, revision: int) -> None:
+        key = PARTITION + str(partition)
+        renewed: int | None
         try:
-            renewed = await self.kv.update(
-                PARTITION + str(partition), self.replica_id.encode(), last=revision
-            )
+            renewed = await self.kv.update(key, self.replica_id.encode(), last=revision)
         except (KeyWrongLastSequenceError, NotFoundError):
+            renewed = await self._still_ours(key)
+        except Exception as exc:  # the bus is slow: the lease has some TTL left, try again
+            log.warning("renewing the lease of partition %s failed: %s", partition, exc)
+            return
+        if renewed is None:
             log.warning("lease of partition %s lost", partition)
             self.held.pop(partition, None)
             self.releasing.discard(partition)
             self.lost(partition)
-            return
-        if partition in self.held:
+        elif partition in self.held:
             self.held[partition] = renewed
+
+    async def _still_ours(self, key: str) -> int | None:
+        """The key's revision if it still names this replica (an earlier renewal whose
+        answer was lost moved the revision on), else None."""
+        try:
+            entry = await self.kv.get(key)
+        except Exception:
+            return None
+        if entry.value == self.replica_id.encode() and entry.revision is not None:
+            return int(entry.revision)
+        return None
 
     async def _hand_over(self, partition: int) -> None:
         try:

@@ -16,7 +16,7 @@ from wacast.contracts import messages as m
 from wacast.contracts.streams import MESSAGES, codec
 from wacast.contracts.subjects import Topology
 from wacast.device_gateway.domain.lane import Lane
-from wacast.runtime.reader import SubjectReader
+from wacast.runtime.reader import SubjectReader, position
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ async def rebuild_partition(nc: Client, topology: Topology, partition: int) -> l
     ) as reader:
         async for batch in reader.replay():
             for msg in batch:
-                seq = msg.metadata.sequence.stream
+                seq = position(msg)
                 _, device_id = _device_of(msg.subject)
                 lane = lanes.get(device_id)
                 if lane is None:

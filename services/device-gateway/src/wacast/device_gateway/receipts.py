@@ -19,7 +19,8 @@ from wacast.contracts.streams import MESSAGES, codec
 from wacast.contracts.values import Origin
 from wacast.device_gateway.drivers.base import Inbound
 from wacast.runtime.clock import Clock
-from wacast.runtime.eventstore import EventStore
+from wacast.runtime.coalescer import Coalescer
+from wacast.runtime.eventstore import Append
 from wacast.runtime.reader import SubjectReader
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,9 @@ class Ref(NamedTuple):
 
 
 class Receipts:
-    def __init__(self, store: EventStore, clock: Clock, capacity: int) -> None:
-        self.store = store
+    def __init__(self, appender: Coalescer, clock: Clock, capacity: int) -> None:
+        self.appender = appender
+        self.store = appender.store
         self.clock = clock
         self.capacity = capacity
         self.by_wa_id: OrderedDict[str, Ref] = OrderedDict()
@@ -69,7 +71,7 @@ class Receipts:
         cls = m.MessageRead if kind == "read" else m.MessageDelivered
         event = cls(**ref.fields(), occurred_at=at)
         subject = self.store.topology.message(ref.tenant_id, ref.message_id)
-        await self.store.append(subject, [event], msg_id=f"{kind}:{ref.message_id}", expected=None)
+        await self.appender.append(Append(subject, event, f"{kind}:{ref.message_id}"))
 
     async def reply(self, device_id: str, message: Inbound) -> None:
         ref = self.by_chat.get((device_id, message.sender))
@@ -82,9 +84,7 @@ class Receipts:
             wa_message_id=message.wa_message_id,
         )
         subject = self.store.topology.message(ref.tenant_id, ref.message_id)
-        await self.store.append(
-            subject, [event], msg_id=f"reply:{message.wa_message_id}", expected=None
-        )
+        await self.appender.append(Append(subject, event, f"reply:{message.wa_message_id}"))
 
     async def recover(self, serves: Callable[[str], bool], seconds: float) -> int:
         """Read back recent sends of the devices this replica serves; returns how many."""

@@ -7,6 +7,7 @@ its chunk) instead of an ordered consumer per object; bigger ones take the usual
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -18,26 +19,70 @@ from nats.js.object_store import ObjectStore
 
 from wacast.contracts.streams import SESSIONS_BUCKET
 from wacast.contracts.subjects import Topology
+from wacast.runtime.reader import SubjectReader
 
 log = logging.getLogger(__name__)
+
+WRITERS = 32
+"""Sessions written at once: thousands of devices linking together queue here, not in the
+server (each write is a read and two disk writes)."""
 
 
 class SessionStore:
     def __init__(self, nc: Client, topology: Topology) -> None:
+        self.nc = nc
         self.js = nc.jetstream()
         self.bucket = topology.bucket(SESSIONS_BUCKET)
         self.stream = f"OBJ_{self.bucket}"
         self._store: ObjectStore | None = None
+        self._preloaded: dict[str, bytes] = {}
+        self._writers = asyncio.Semaphore(WRITERS)
 
     async def _objects(self) -> ObjectStore:
         if self._store is None:
             self._store = await self.js.object_store(self.bucket)
         return self._store
 
+    async def preload(self) -> int:
+        """Read every stored session in two passes over the bucket (its metas, then its
+        chunks), for a start-up that connects thousands of devices at once; returns how
+        many. A preloaded session may be stale by the time it is used: a connect refused
+        with it is tried again with a fresh read (see `sessions`)."""
+        names: dict[str, tuple[str, str]] = {}
+        meta_prefix = f"$O.{self.bucket}.M."
+        async with SubjectReader(
+            self.nc, self.stream, meta_prefix + ">", last_per_subject=True
+        ) as reader:
+            async for batch in reader.replay():
+                for msg in batch:
+                    info = json.loads(msg.data or b"{}")
+                    if not info.get("deleted") and int(info.get("chunks") or 0) == 1:
+                        names[str(info["nuid"])] = (str(info["name"]), str(info.get("digest")))
+        chunk_prefix = f"$O.{self.bucket}.C."
+        async with SubjectReader(
+            self.nc, self.stream, chunk_prefix + ">", last_per_subject=True
+        ) as reader:
+            async for batch in reader.replay():
+                for msg in batch:
+                    found = names.get(msg.subject.removeprefix(chunk_prefix))
+                    if found is not None and _digest(msg.data or b"") == found[1]:
+                        self._preloaded[found[0]] = msg.data or b""
+        return len(self._preloaded)
+
+    def preloaded(self, device_id: str) -> bytes | None:
+        """A session read by `preload` (once; None when there is none)."""
+        return self._preloaded.pop(device_id, None)
+
+    def forget_preloaded(self) -> None:
+        self._preloaded.clear()
+
     async def put(self, device_id: str, session: bytes) -> None:
-        await (await self._objects()).put(device_id, session)
+        self._preloaded.pop(device_id, None)
+        async with self._writers:
+            await (await self._objects()).put(device_id, session)
 
     async def delete(self, device_id: str) -> None:
+        self._preloaded.pop(device_id, None)
         try:
             await (await self._objects()).delete(device_id)
         except (ObjectNotFoundError, NotFoundError):
@@ -62,8 +107,7 @@ class SessionStore:
         except NotFoundError:
             return None
         data = chunk.data or b""
-        digest = "SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode()
-        if info.get("digest") not in (digest, digest.upper()):
+        if info.get("digest") != _digest(data):
             log.warning("session of %s fails its digest; reading it the slow way", device_id)
             return await self._slow_get(device_id)
         return data
@@ -74,3 +118,7 @@ class SessionStore:
         except (ObjectNotFoundError, NotFoundError):
             return None
         return result.data or b""
+
+
+def _digest(data: bytes) -> str:
+    return "SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode()

@@ -1,9 +1,9 @@
 """The sessions of the devices this replica serves: online at start-up, back after a drop.
 
-`Sessions` is the drivers' listener: what the network reports becomes Device events. When a
-replica takes a partition, every linked device of it is connected from its stored session;
-a dropped session is connected again with exponential backoff and jitter; a health check
-every few seconds reconciles what should be online with what is (and the events with both).
+When a replica takes a partition, every linked device of it is connected from its stored
+session; a dropped session is connected again with exponential backoff and jitter; a health
+check every few seconds reconciles what should be online with what is (and the events with
+both). What the network reports arrives through `listener.Reports`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from wacast.contracts import devices as ev
 from wacast.contracts.subjects import partition_of
@@ -21,18 +21,13 @@ from wacast.device_gateway import metrics
 from wacast.device_gateway.device_store import DeviceStore
 from wacast.device_gateway.directory import Directory
 from wacast.device_gateway.domain.device import Device
-from wacast.device_gateway.drivers.base import DriverError, Inbound
+from wacast.device_gateway.drivers.base import DriverError
 from wacast.device_gateway.drivers.registry import Drivers, DriverUnavailable
-from wacast.device_gateway.qr import QrBoard
-from wacast.device_gateway.receipts import Receipts
 from wacast.device_gateway.session_store import SessionStore
 from wacast.device_gateway.settings import Settings
 from wacast.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
-
-DROP_REASONS = {"connection_lost": "network", "driver_connection_lost": "network"}
-LOGOUT_REASONS = {"remote_logout": "remote", "remote": "remote", "requested": "requested"}
 
 
 class Sessions:
@@ -45,8 +40,6 @@ class Sessions:
         devices: DeviceStore,
         drivers: Drivers,
         store: SessionStore,
-        board: QrBoard,
-        receipts: Receipts,
         serves: Callable[[str], bool],
         on_sendable: Callable[[str], None],
     ) -> None:
@@ -57,8 +50,6 @@ class Sessions:
         self.devices = devices
         self.drivers = drivers
         self.store = store
-        self.board = board
-        self.receipts = receipts
         self.serves = serves
         self.on_sendable = on_sendable
         self.online: set[str] = set()
@@ -131,11 +122,14 @@ class Sessions:
         if state is None or not state.linked or not self.serves(device_id):
             return
         try:
-            session = await self.store.get(device_id)
             driver = await self.drivers.get(state.driver)
         except DriverUnavailable as exc:
             log.warning("device %s cannot connect: %s", device_id, exc)
             return
+        session = self.store.preloaded(device_id)
+        fresh = session is None
+        if session is None:
+            session = await self.store.get(device_id)
         if session is None:
             if device_id not in self.linking:
                 await self.lost(state, "session_lost")
@@ -145,10 +139,14 @@ class Sessions:
             await driver.connect(device_id, session)
         except DriverError as exc:
             if exc.code in ("logged_out", "bad_session", "no_session"):
-                await self.lost(state, "session_lost")
+                if not fresh:
+                    await self.connect(device_id)  # the preloaded copy was stale
+                else:
+                    await self.lost(state, "session_lost")
                 return
             log.info("connecting %s failed: %s", device_id, exc)
-        self.reconnect_later(device_id)
+            self.reconnect_later(device_id)
+        # Accepted: `connected` follows (or a drop); the health check catches stragglers.
 
     def reconnect_later(self, device_id: str) -> None:
         """Try again after a backoff, unless the device is online by then."""
@@ -161,6 +159,20 @@ class Sessions:
         delay *= self.rng.uniform(0.5, 1.0)
         loop = asyncio.get_running_loop()
         self._retries[device_id] = loop.call_later(delay, self._retry_due, device_id)
+
+    def came_online(self, device_id: str) -> None:
+        self.online.add(device_id)
+        self.linking.discard(device_id)
+        self.offline_since.pop(device_id, None)
+        self.attempts.pop(device_id, None)
+        handle = self._retries.pop(device_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def went_offline(self, device_id: str) -> None:
+        self.online.discard(device_id)
+        self.linking.discard(device_id)
+        self.offline_since.setdefault(device_id, self.clock.now())
 
     def _retry_due(self, device_id: str) -> None:
         self._retries.pop(device_id, None)
@@ -176,105 +188,26 @@ class Sessions:
         """Every so often: connect what should be online, and set the events straight."""
         while True:
             await asyncio.sleep(self.settings.health_interval_seconds)
-            now = self.clock.now()
-            for device_id, known in list(self.directory.known.items()):
-                state = known.state
-                if not self.serves(device_id) or not state.linked:
-                    continue
-                offline = device_id not in self.online and device_id not in self.linking
-                if offline and device_id not in self._retries:
-                    self.reconnect_later(device_id)
-                elif device_id in self.online and state.status != "connected":
-                    until = self.banned_until.get(device_id, now)
-                    if until is not None and until <= now:
-                        self.banned_until.pop(device_id, None)
-                        self.spawn(self.record(state, ev.DeviceConnected))
-                        self.on_sendable(device_id)
+            try:
+                self._check_health()
+            except Exception:
+                log.exception("health check failed")
 
-    # -- the driver's reports (through `listener.OrderedListener`) -------------------------
-
-    async def connected(self, device_id: str) -> None:
-        if not self.serves(device_id):
-            return
-        self.online.add(device_id)
-        self.linking.discard(device_id)
-        self.offline_since.pop(device_id, None)
-        self.attempts.pop(device_id, None)
-        handle = self._retries.pop(device_id, None)
-        if handle is not None:
-            handle.cancel()
-        state = self.directory.state(device_id)
-        if state is not None:
-            await self.record(state, ev.DeviceConnected)
-        self.on_sendable(device_id)
-
-    async def disconnected(self, device_id: str, reason: str) -> None:
-        if not self.serves(device_id):
-            return
-        self.online.discard(device_id)
-        self.linking.discard(device_id)
-        self.offline_since.setdefault(device_id, self.clock.now())
-        if reason == "replaced":
-            return  # another connection (replica) holds the session now
-        state = self.directory.state(device_id)
-        if state is not None:
-            await self.record(
-                state, ev.DeviceDisconnected, reason=DROP_REASONS.get(reason, "error")
-            )
-        if reason != "requested":
-            self.reconnect_later(device_id)
-
-    async def logged_out(self, device_id: str, reason: str) -> None:
-        state = self.directory.state(device_id)
-        if state is None or not self.serves(device_id):
-            return
-        self.board.clear(device_id)
-        await self.lost(state, LOGOUT_REASONS.get(reason, "session_lost"))
-
-    async def banned(self, device_id: str, until: datetime | None, reason: str) -> None:
-        state = self.directory.state(device_id)
-        if state is None or not self.serves(device_id):
-            return
-        metrics.BANS.inc()
-        self.banned_until[device_id] = until
-        self.offline_since.setdefault(device_id, self.clock.now())
-        await self.record(state, ev.DeviceBanned, until=until, reason=reason)
-        if until is not None:
-            self.spawn(self._unban_at(device_id, until))
-
-    async def _unban_at(self, device_id: str, until: datetime) -> None:
-        await self.clock.sleep_until(until)
-        if self.banned_until.get(device_id) == until:
-            self.banned_until.pop(device_id, None)
-            state = self.directory.state(device_id)
-            if state is not None and device_id in self.online:
-                self.offline_since.pop(device_id, None)
-                await self.record(state, ev.DeviceConnected)
-                self.on_sendable(device_id)
-
-    async def session(self, device_id: str, session: bytes) -> None:
-        await self.store.put(device_id, session)
-
-    async def paired(self, device_id: str, phone: str, jid: str) -> None:
-        state = self.directory.state(device_id)
-        if state is None or not self.serves(device_id):
-            return
-        self.board.clear(device_id)
-        self.linking.add(device_id)
-        await self.record(state, ev.DevicePaired, phone=phone, jid=jid)
-
-    async def qr(self, device_id: str, code: str) -> None:
-        state = self.directory.state(device_id)
-        if state is not None and self.serves(device_id):
-            await self.board.show(state.tenant_id, device_id, "qr", code, self.clock.now())
-
-    async def receipt(
-        self, device_id: str, wa_message_id: str, kind: Literal["delivered", "read"], at: datetime
-    ) -> None:
-        await self.receipts.receipt(device_id, wa_message_id, kind, at)
-
-    async def inbound(self, device_id: str, message: Inbound) -> None:
-        await self.receipts.reply(device_id, message)
+    def _check_health(self) -> None:
+        now = self.clock.now()
+        for device_id, known in list(self.directory.known.items()):
+            state = known.state
+            if not self.serves(device_id) or not state.linked:
+                continue
+            offline = device_id not in self.online and device_id not in self.linking
+            if offline and device_id not in self._retries:
+                self.reconnect_later(device_id)
+            elif device_id in self.online and state.status != "connected":
+                until = self.banned_until.get(device_id, now)
+                if until is not None and until <= now:
+                    self.banned_until.pop(device_id, None)
+                    self.spawn(self.record(state, ev.DeviceConnected))
+                    self.on_sendable(device_id)
 
     # -- helpers -------------------------------------------------------------------------
 

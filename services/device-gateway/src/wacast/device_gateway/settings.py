@@ -54,6 +54,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     """How often the gateway checks that every session that should be online is."""
     sweep_interval_seconds: float = 5.0
     """How often stuck, expired, offline-timed-out and withdrawn messages are swept."""
+    dispatch_concurrency: int = 1000
+    """Lanes handing a message to the driver at once (the rest wait their turn)."""
     connect_concurrency: int = 256
     """Sessions connected at once when a replica takes partitions over."""
     receipt_memory: int = 200_000
@@ -93,6 +95,6 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
-        for name in ("lane_bound", "connect_concurrency", "receipt_memory"):
+        for name in ("lane_bound", "connect_concurrency", "dispatch_concurrency", "receipt_memory"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")

@@ -189,3 +189,18 @@ def _not_yet(entry: Entry, now: datetime) -> datetime | None:
     if entry.window is not None and not window_open(entry.window, now):
         return window_opens(entry.window, now)
     return None
+
+
+def cancelled(
+    tenant_id: str, device_id: str, entry: Entry, reason: str, now: datetime
+) -> m.MessageCancelled:
+    return m.MessageCancelled(
+        tenant_id=tenant_id,
+        occurred_at=now,
+        device_id=device_id,
+        message_id=entry.message_id,
+        lead_id=entry.lead_id,
+        origin=entry.origin,
+        origin_id=entry.origin_id,
+        reason=reason,
+    )
