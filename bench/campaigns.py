@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
-import psutil  # type: ignore[import-untyped]
+import psutil
 from nats.aio.client import Client
 
 from wacast.campaign_service.service import CampaignService
