@@ -19,6 +19,8 @@ import httpx
 import pytest
 from faststream.nats import NatsBroker
 from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 
 from wacast.campaign_service.adapters.fetch import Resolver, system_resolver
 from wacast.campaign_service.service import CampaignService
@@ -56,10 +58,17 @@ class Replica:
         return await self.service.handle(command)
 
     async def stop(self) -> None:
-        """Abrupt, like a crash: background work is cancelled wherever it is."""
+        """Abrupt, like a crash: background work is cancelled wherever it is. Bounded: a
+        replica that does not stop fails the test instead of hanging the suite."""
         self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-        await self.broker.stop()
+        stopping = asyncio.ensure_future(self.broker.stop())
+        _, late = await asyncio.wait({self.task, stopping}, timeout=15)
+        if late:
+            stuck = [
+                t for t in asyncio.all_tasks() if not t.done() and t is not asyncio.current_task()
+            ]
+            where = [f"{t.get_coro()!r} at {t.get_stack(limit=3)}" for t in stuck]
+            raise AssertionError("the replica did not stop:\n" + "\n".join(where))
 
 
 class Harness:
@@ -104,13 +113,25 @@ class Harness:
         broker = NatsBroker(self.nats_url)
         service.register(broker)
         await broker.start()
+        await self._until_answering()
         replica = Replica(service, broker, asyncio.create_task(service.run()))
         self.replicas.append(replica)
         return replica
 
+    async def _until_answering(self) -> None:
+        """Commands get answers (the subscriptions start in the background)."""
+        subject = self.topology.command("campaigns", "Probe")
+        for _ in range(100):
+            try:
+                await self.nc.request(subject, b"{", timeout=1)
+                return
+            except (NoRespondersError, NatsTimeout):
+                await asyncio.sleep(0.05)
+        raise AssertionError("the replica does not answer commands")
+
     async def close(self) -> None:
         for replica in self.replicas:
-            await asyncio.wait_for(replica.stop(), 15)
+            await replica.stop()
         try:
             await asyncio.wait_for(self.pool.close(), 10)
         except TimeoutError:

@@ -40,7 +40,11 @@ async def run_import(
         return events if done else []  # type: ignore[return-value]
 
     events = await harness.eventually(ended)
-    assert await objects.size(f"uploads/{TENANT}/{name}") is None  # the staged file is gone
+
+    async def staged_file_gone() -> bool:
+        return await objects.size(f"uploads/{TENANT}/{name}") is None
+
+    await harness.eventually(staged_file_gone)
     return events
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import APIError, NotFoundError
@@ -53,6 +54,8 @@ WRONG_LAST_SEQUENCE = 10071
 DUPLICATE_IN_BATCH = 10201
 MAX_BATCH = 1000
 """The server's default limit of messages in one atomic batch."""
+LAST_OF_CHUNK = 256
+"""Subjects per batched direct get in `EventStore.last_of`."""
 
 EXPECTED_SEQ = "Nats-Expected-Last-Subject-Sequence"
 MSG_ID = "Nats-Msg-Id"
@@ -241,6 +244,49 @@ class EventStore:
         except NotFoundError:
             return 0
         return int(msg.seq or 0)
+
+    async def last_of(self, spec: StreamSpec, subjects: Sequence[str]) -> dict[str, Stored]:
+        """The last event of each of `subjects` (those without one are left out): batched
+        direct gets (`multi_last`), `LAST_OF_CHUNK` subjects a request, sent together, so
+        that checking hundreds of claim or message subjects costs a few round trips."""
+        unique = list(dict.fromkeys(subjects))
+        chunks = [unique[i : i + LAST_OF_CHUNK] for i in range(0, len(unique), LAST_OF_CHUNK)]
+        found: dict[str, Stored] = {}
+        decoder = codec(spec)
+        for msgs in await asyncio.gather(*(self._multi_last(spec, chunk) for chunk in chunks)):
+            for msg in msgs:
+                headers = msg.headers or {}
+                subject = headers["Nats-Subject"]
+                found[subject] = Stored(
+                    int(headers["Nats-Sequence"]), subject, decoder.decode(msg.data)
+                )
+        return found
+
+    async def _multi_last(self, spec: StreamSpec, subjects: list[str]) -> list[Msg]:
+        got: list[Msg] = []
+        end: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        async def receive(msg: Msg) -> None:
+            status = (msg.headers or {}).get("Status")
+            if status is None:
+                got.append(msg)
+            elif not end.done():
+                end.set_result(status)  # 204: end of the batch; 404: none of them
+
+        inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(inbox, cb=receive)
+        try:
+            request = json.dumps({"multi_last": subjects, "batch": len(subjects)}).encode()
+            api = f"$JS.API.DIRECT.GET.{spec.name(self.topology)}"
+            await self.nc.publish(api, request, reply=inbox)
+            status = await asyncio.wait_for(end, self.timeout)
+        except TimeoutError:
+            raise AppendFailed(408, f"no answer to a batched read of {spec.key}") from None
+        finally:
+            await sub.unsubscribe()
+        if status not in ("204", "404"):
+            raise AppendFailed(int(status) if status.isdigit() else 500, "batched read refused")
+        return got
 
     async def load(self, spec: StreamSpec, subject: str, after: int = 0) -> list[Stored]:
         """Every event of one aggregate subject after sequence `after`, in order."""

@@ -205,10 +205,12 @@ class ProjectionRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                stop_if_cancelled()
                 # The bus or the database went away: resume from the checkpoint when back.
                 log.warning("%s/%s interrupted: %r", self.projection.name, spec.key, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+            stop_if_cancelled()
 
     async def _checkpoint(self, spec: StreamSpec) -> int:
         async with self.pool.acquire() as conn:
@@ -241,6 +243,7 @@ class ProjectionRunner:
         await pull.start()
         try:
             while True:
+                stop_if_cancelled()
                 msgs = await pull.next_batch()
                 if not msgs:  # the pull request expired: nothing new for idle_wait
                     if kinds:
@@ -366,6 +369,19 @@ def subject_kinds(projection: Projection, spec: StreamSpec) -> tuple[str, ...]:
     """The subject kinds of `spec` the projection reads (empty: the whole stream)."""
     kinds: Mapping[str, Sequence[str]] = getattr(projection, "kinds", None) or {}
     return tuple(kinds.get(spec.key, ()))
+
+
+def stop_if_cancelled() -> None:
+    """Raise `CancelledError` when the running task was asked to stop.
+
+    On Python 3.11, `asyncio.wait_for` (used inside nats-py and asyncpg) may swallow a
+    cancellation that arrives as the awaited call completes, and a `timeout` that fires at
+    that moment turns it into `TimeoutError`; a loop that retries on errors would then run
+    forever. The request stays counted on the task (`cancelling()`), so check it.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError()
 
 
 ACK_V1_TOKENS = 9

@@ -21,6 +21,7 @@ from wacast.campaign_service.adapters import outcomes
 from wacast.campaign_service.campaigns import CampaignCommands
 from wacast.campaign_service.context import Deps
 from wacast.campaign_service.jobs import Signal, first_of
+from wacast.runtime.projection import stop_if_cancelled
 
 log = logging.getLogger("wacast.campaigns.completion")
 
@@ -34,6 +35,7 @@ class Completion:
     async def run(self) -> None:
         window = timedelta(seconds=self.deps.settings.receipt_window_seconds)
         while True:
+            stop_if_cancelled()
             for wake in self.wakes:
                 wake.clear()
             await self.tick()

@@ -46,6 +46,17 @@ class Deps:
         seq, event = await self.last(LEADS, subject)
         return lead_rules.claim_of(phone_key, event, seq)
 
+    async def claims(self, tenant_id: str, keys: Sequence[str]) -> dict[str, lead_rules.Claim]:
+        """The claims of many phones at once (batched direct gets)."""
+        subjects = {self.topology.lead_phone(tenant_id, key): key for key in keys}
+        found = await self.store.last_of(LEADS, list(subjects))
+        claims: dict[str, lead_rules.Claim] = {}
+        for subject, key in subjects.items():
+            last = found.get(subject)
+            event, seq = (last.event, last.seq) if last else (None, 0)
+            claims[key] = lead_rules.claim_of(key, event, seq)
+        return claims
+
     async def campaign(self, tenant_id: str, campaign_id: str) -> campaign_rules.Campaign:
         stored = await self.store.load(CAMPAIGNS, self.topology.campaign(tenant_id, campaign_id))
         return campaign_rules.replay(tenant_id, campaign_id, ((s.seq, s.event) for s in stored))

@@ -43,6 +43,7 @@ from wacast.contracts.messages import (
 from wacast.contracts.streams import CAMPAIGNS, MESSAGES
 from wacast.contracts.values import MediaRef, SendWindow
 from wacast.runtime.eventstore import Append, AppendFailed, Conflict
+from wacast.runtime.projection import stop_if_cancelled
 
 log = logging.getLogger("wacast.campaigns.fanout")
 _attributes = msgspec.json.Decoder(dict[str, str])
@@ -143,6 +144,7 @@ class Fanout:
                     items.append(Append(subject, request, request.message_id, 0))
                     if len(items) < size:
                         continue
+                    stop_if_cancelled()
                     if in_flight is not None:
                         cursor = progress.report(await in_flight)
                     if not await self._running(c):
@@ -224,10 +226,8 @@ class Fanout:
 
     async def _without_existing(self, items: list[Append]) -> list[Append]:
         """Leave out messages whose subject holds one already (sent by an earlier run)."""
-        seqs = await asyncio.gather(
-            *(self.deps.store.last_seq(MESSAGES, item.subject) for item in items)
-        )
-        return [item for item, seq in zip(items, seqs, strict=True) if seq == 0]
+        stored = await self.deps.store.last_of(MESSAGES, [item.subject for item in items])
+        return [item for item in items if item.subject not in stored]
 
     async def _complete(self, c: Campaign, cursor: Cursor) -> None:
         event = CampaignFanoutCompleted(

@@ -26,7 +26,8 @@ from wacast.contracts import leads as ld
 from wacast.contracts.ids import phone_key
 from wacast.contracts.streams import LEADS
 from wacast.contracts.values import RowError
-from wacast.runtime.eventstore import MAX_BATCH, Append, Conflict, DuplicateInBatch
+from wacast.runtime.eventstore import Append, Conflict, DuplicateInBatch
+from wacast.runtime.projection import stop_if_cancelled
 
 log = logging.getLogger("wacast.campaigns.imports")
 T = TypeVar("T")
@@ -53,6 +54,7 @@ class ImportRun:
         self.seq = seq
         self.tenant_id = started.tenant_id
         self.pending: list[tuple[int, list[str]]] = []
+        self.reported = time.monotonic()
         self.load: list[tuple[int, str]] = []
 
     async def go(self, body: IO[bytes]) -> None:
@@ -72,49 +74,46 @@ class ImportRun:
         columns, rows = csvfile.records(body, skip=self.progress.rows_done)
         log.info("import %s: %d rows, LEADS at %d", self.started.import_id, total, ends["LEADS"])
         batch_rows = self.deps.settings.import_batch_rows
-        reported = time.monotonic()
-        while True:
-            chunk = self.pending + list(islice(rows, batch_rows - len(self.pending)))
-            self.pending = []
-            if not chunk:
-                break
-            await self._batch(chunk, columns, defaults, total)
-            if time.monotonic() - reported >= self.deps.settings.progress_report_seconds:
-                reported = time.monotonic()
-                log.info(
-                    "import %s: %d of %d rows",
-                    self.started.import_id,
-                    self.progress.rows_done,
-                    total,
-                )
+        self.reported = time.monotonic()
+        in_flight: asyncio.Task[None] | None = None
+        try:
+            while True:
+                stop_if_cancelled()
+                chunk = self.pending + list(islice(rows, batch_rows - len(self.pending)))
+                if not chunk:
+                    break
+                # Read and plan the next batch while the previous one is being appended.
+                parsed = _parse(chunk, columns, defaults)
+                plan = await self._plan(parsed)
+                parsed, self.pending = parsed[: plan[3]], chunk[plan[3] :]
+                if in_flight is not None:
+                    await in_flight
+                in_flight = asyncio.create_task(self._commit(parsed, plan, total))
+            if in_flight is not None:
+                await in_flight
+        finally:
+            if in_flight is not None and not in_flight.done():
+                in_flight.cancel()
+                await asyncio.gather(in_flight, return_exceptions=True)
         await self._finish(total)
 
-    async def _batch(
-        self,
-        chunk: list[tuple[int, list[str]]],
-        columns: Columns,
-        defaults: RowDefaults,
-        total: int,
-    ) -> None:
-        parsed: list[Row] = []
-        for row, fields in chunk:
-            try:
-                parsed.append((row, contact_of(fields, columns, defaults)))
-            except RowRefused as exc:
-                parsed.append((row, str(exc)))
+    async def _commit(self, parsed: list[Row], plan: Plan, total: int) -> None:
+        """Append one planned batch; planned again (same rows) when a lead or phone it
+        touches changed meanwhile, e.g. by the batch before it."""
         for attempt in range(3):
-            items, errors, counts, used = await self._plan(parsed)
-            self.pending = chunk[used:]
+            items, errors, counts, used = plan
             progressed, tail = self._tail(used, counts, errors, total)
             subject = progressed.subject(self.deps.topology)
             msg_id = f"{self.started.import_id}.{progressed.rows_done}"
-            items += subject_items(subject, tail, self.seq, msg_id)
             try:
-                appended = await self.deps.store.append_batch(items)
+                appended = await self.deps.store.append_batch(
+                    [*items, *subject_items(subject, tail, self.seq, msg_id)]
+                )
             except (Conflict, DuplicateInBatch):
                 seq, last = await self.deps.last(LEADS, subject)
                 if seq == self.seq and attempt < 2:
-                    continue  # a lead or phone changed meanwhile: plan again
+                    plan = await self._plan(parsed)
+                    continue
                 if seq == self.seq:
                     raise
                 if not isinstance(last, ld.LeadImportProgressed):
@@ -124,7 +123,14 @@ class ImportRun:
                 self.seq, self.progress = seq, last  # ours landed; its ack was lost
                 return
             self.seq, self.progress = appended.seq, progressed
+            self._report(total)
             return
+
+    def _report(self, total: int) -> None:
+        if time.monotonic() - self.reported >= self.deps.settings.progress_report_seconds:
+            self.reported = time.monotonic()
+            p = self.progress
+            log.info("import %s: %d of %d rows", self.started.import_id, p.rows_done, total)
 
     def _tail(
         self, used: int, counts: tuple[int, int], errors: list[RowError], total: int
@@ -150,7 +156,8 @@ class ImportRun:
 
     async def _plan(self, parsed: list[Row]) -> Plan:
         """The batch's lead events, its row errors, (created, updated), and how many of the
-        rows it covers (a batch ends before a repeated phone or when it is full)."""
+        rows it covers (a batch ends before a phone it holds already). A row takes at most
+        four events, so `import_batch_rows` (at most 240) always fits one atomic batch."""
         t = self.tenant_id
         keys = [phone_key(t, c.phone) if isinstance(c, rules.Contact) else "" for _, c in parsed]
         seen: set[str] = set()
@@ -159,9 +166,8 @@ class ImportRun:
                 parsed, keys = parsed[:used], keys[:used]
                 break
             seen.add(key)
-        claims = await _gather(self.deps.claim(t, k) for k in keys if k)
-        by_key = {claim.phone_key: claim for claim in claims}
-        holders = await _gather(self.deps.lead(t, c.lead_id) for c in claims if c.lead_id)
+        by_key = await self.deps.claims(t, [k for k in keys if k])
+        holders = await _gather(self.deps.lead(t, c.lead_id) for c in by_key.values() if c.lead_id)
         by_id = {lead.lead_id: lead for lead in holders}
         items: list[Append] = []
         errors: list[RowError] = []
@@ -172,8 +178,6 @@ class ImportRun:
                 used += 1
                 continue
             planned, outcome = self._row(row, contact, by_key[key], by_id)
-            if len(items) + len(planned) > MAX_BATCH - 2:
-                break
             items += planned
             used += 1
             if outcome == "created":
@@ -259,13 +263,25 @@ class ImportRun:
             raise Stop() from None
 
 
+def _parse(
+    chunk: list[tuple[int, list[str]]], columns: Columns, defaults: RowDefaults
+) -> list[Row]:
+    parsed: list[Row] = []
+    for row, fields in chunk:
+        try:
+            parsed.append((row, contact_of(fields, columns, defaults)))
+        except RowRefused as exc:
+            parsed.append((row, str(exc)))
+    return parsed
+
+
 def _with_device(contact: rules.Contact, device_id: str) -> rules.Contact:
     return rules.Contact(
         contact.phone, contact.name, device_id, contact.status, contact.tags, contact.attributes
     )
 
 
-async def _gather(aws: Iterable[Awaitable[T]], limit: int = 128) -> list[T]:
+async def _gather(aws: Iterable[Awaitable[T]], limit: int = 512) -> list[T]:
     """All of `aws`, at most `limit` at a time (direct gets, not a flood of requests)."""
     semaphore = asyncio.Semaphore(limit)
 

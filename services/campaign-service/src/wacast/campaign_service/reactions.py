@@ -53,13 +53,16 @@ class DeviceCascade:
             releases: list[Append] = []
             deletions: list[Append] = []
             now = self.deps.clock.now()
+            claims = await self.deps.claims(
+                tenant_id, [phone_key(tenant_id, p) for _, _, p in page]
+            )
             for lead_id, seq, phone in page:
                 event = LeadDeleted(
                     tenant_id=tenant_id, occurred_at=now, lead_id=lead_id, reason="device_deleted"
                 )
                 subject = event.subject(self.deps.topology)
                 deletions.append(Append(subject, event, f"{lead_id}.{seq}.device_deleted", seq))
-                claim = await self.deps.claim(tenant_id, phone_key(tenant_id, phone))
+                claim = claims[phone_key(tenant_id, phone)]
                 if claim.lead_id == lead_id:
                     releases.append(release_item(self.deps, tenant_id, claim))
             items = releases + deletions  # a lead event last: the lead table reaches it

@@ -20,6 +20,7 @@ from wacast.campaign_service.campaigns import CampaignCommands
 from wacast.campaign_service.context import Deps
 from wacast.campaign_service.domain.errors import Refused
 from wacast.campaign_service.jobs import Signal, first_of
+from wacast.runtime.projection import stop_if_cancelled
 
 log = logging.getLogger("wacast.campaigns.schedule")
 
@@ -32,6 +33,7 @@ class Scheduler:
 
     async def run(self) -> None:
         while True:
+            stop_if_cancelled()
             self.changed.clear()
             await self.tick()
             next_due = await self.deps.reads.next_due(self.deps.clock.now())

@@ -44,7 +44,7 @@ from wacast.runtime.commands import serve_commands
 from wacast.runtime.consumer import consume_events
 from wacast.runtime.deadletter import DeadLetters
 from wacast.runtime.eventstore import EventStore
-from wacast.runtime.projection import ProjectionRunner
+from wacast.runtime.projection import ProjectionRunner, stop_if_cancelled
 
 log = logging.getLogger("wacast.campaigns")
 
@@ -192,5 +192,7 @@ class CampaignService:
                 try:
                     await adopter.look()
                 except Exception:
+                    stop_if_cancelled()
                     log.exception("looking for %s jobs to take up failed", adopter.kind)
+            stop_if_cancelled()
             await asyncio.sleep(self.settings.adopt_seconds)

@@ -40,8 +40,9 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     fanout_batch_size: int = 999
     """Send requests per atomic batch; the fan-out cursor event closes each batch, so at
     most 999."""
-    import_batch_rows: int = 400
-    """CSV rows per atomic batch of lead events (a new lead takes two events)."""
+    import_batch_rows: int = 240
+    """CSV rows per atomic batch of lead events (a row takes two to four events: at most
+    240)."""
     adopt_seconds: float = 30.0
     """How often fan-outs and imports that no replica advances are taken over."""
     url_allowlist: str = ""
@@ -68,8 +69,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
         super().__post_init__()
         if not 1 <= self.fanout_batch_size <= 999:
             raise ValueError("fanout_batch_size must be 1-999")
-        if not 1 <= self.import_batch_rows <= 490:
-            raise ValueError("import_batch_rows must be 1-490")
+        if not 1 <= self.import_batch_rows <= 240:
+            raise ValueError("import_batch_rows must be 1-240")
         if self.command_workers < 1:
             raise ValueError("command_workers must be at least 1")
         if self.max_running_campaigns_per_tenant < 1:
