@@ -9,7 +9,8 @@ completion, jobs; no command subscriber needed). Then:
    them, a campaign to all of them is triggered and timed from the trigger to its
    `CampaignFanoutCompleted`. Reported: send requests appended per second, and the growth
    of this process's resident memory (RSS, sampled every 20 ms) during the fan-out over
-   its level just before the trigger. `--leads 1000000` shows that memory stays bounded.
+   its level just before the trigger (also: RSS when the service started, and its peak).
+   `--leads 1000000` shows that memory stays bounded.
 2. import: a CSV of `--import-rows` rows (default 100,000) is written to disk, streamed
    into the object store and imported with `ImportLeads` into another tenant with 10
    devices; timed from the command to `LeadImportCompleted`. Reported: rows per second.
@@ -167,6 +168,7 @@ async def seed_leads(
 async def fanout(
     service: CampaignService, store: EventStore, topology: Topology, leads: int
 ) -> dict[str, Any]:
+    at_start = psutil.Process().memory_info().rss
     device_ids = await devices(store, topology, FANOUT_TENANT, 20)
     seeding = time.perf_counter()
     await seed_leads(store, topology, leads, device_ids)
@@ -199,6 +201,7 @@ async def fanout(
         "requests": last.requested,
         "seconds": round(seconds, 2),
         "requests_per_s": round(last.requested / seconds, 1),
+        "rss_at_start_mb": round(at_start / MB, 1),
         "rss_before_mb": round(rss.baseline / MB, 1),
         "rss_peak_mb": round(rss.peak / MB, 1),
         "rss_peak_growth_mb": round(growth, 1),
