@@ -58,6 +58,7 @@ async def live_stack(nats_url: str, tmp_path: Path) -> AsyncIterator[tuple[str, 
     )
     port = free_port()
     server = http_server(create_app(api), "127.0.0.1", port)
+    server.config.timeout_graceful_shutdown = 5
     try:
         await devices.start()
         await api.start()

@@ -247,10 +247,19 @@ async def reports(
     await broker.start()
     task = asyncio.create_task(runner.run())
     yield LiveReports(runner, Requester(nc, streams, timeout=10), clock, query_pool)
-    task.cancel()
+    await stop_task(task)
+    await asyncio.wait_for(broker.stop(), 10)
+
+
+async def stop_task(task: asyncio.Task[None]) -> None:
+    """Cancel `task` until it ends: on Python 3.11 a cancellation that meets an
+    `asyncio.timeout` expiring at the same moment can be swallowed (the runner then retries
+    as after any failure), so one `cancel()` is not always enough."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)
     with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await broker.stop()
+        task.result()
 
 
 async def dump(pool: asyncpg.Pool, schema: str) -> dict[str, list[tuple[object, ...]]]:

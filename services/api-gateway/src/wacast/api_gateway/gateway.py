@@ -43,6 +43,7 @@ class Gateway:
     @classmethod
     def build(cls, settings: Settings, nc: Client, topology: Topology, clock: Clock) -> Gateway:
         store = EventStore(nc, topology)
+        keys = KeyIndex(nc, topology)
         gateway = cls(
             settings=settings,
             nc=nc,
@@ -50,11 +51,11 @@ class Gateway:
             clock=clock,
             store=store,
             requester=Requester(nc, topology, timeout=settings.command_timeout_seconds),
-            keys=KeyIndex(nc, topology),
+            keys=keys,
             limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
             idempotency=IdempotencyStore(nc, topology, settings.idempotency_ttl_seconds),
             live=LiveHub(nc, topology, clock, settings.live_queue_size),
-            tenants=Tenants(store, topology, clock),
+            tenants=Tenants(store, topology, clock, keys),
         )
         gateway.checks["nats"] = gateway._nats_ready
         return gateway

@@ -21,6 +21,9 @@ from wacast.runtime.service import make_broker
 
 log = logging.getLogger("wacast.api")
 
+SHUTDOWN_SECONDS = 10
+"""On SIGTERM, requests in flight get this long; live sockets are closed."""
+
 
 async def serve(settings: Settings) -> None:
     topology = Topology(settings.namespace)
@@ -42,6 +45,7 @@ async def serve(settings: Settings) -> None:
     server = http_server(
         create_app(gateway), settings.http_host, settings.api_port, handle_signals=True
     )
+    server.config.timeout_graceful_shutdown = SHUTDOWN_SECONDS
     log.info("api-gateway started", extra={"port": settings.api_port})
     try:
         await server.serve()

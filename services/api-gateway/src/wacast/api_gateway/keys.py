@@ -118,10 +118,14 @@ class KeyIndex:
     async def sync(self, timeout: float = 1.0) -> bool:
         """Catch up with the stream's end as it is now; False when that took too long."""
         info = await self.nc.jetstream().stream_info(TENANTS.name(self.topology))
-        end = int(info.state.last_seq)
+        return await self.reach(int(info.state.last_seq), timeout)
+
+    async def reach(self, seq: int, timeout: float = 2.0) -> bool:
+        """Wait until the index has applied TENANTS sequence `seq`; False when it took too
+        long."""
         async with self._moved:
             try:
-                await asyncio.wait_for(self._moved.wait_for(lambda: self.position >= end), timeout)
+                await asyncio.wait_for(self._moved.wait_for(lambda: self.position >= seq), timeout)
             except TimeoutError:
                 return False
         return True

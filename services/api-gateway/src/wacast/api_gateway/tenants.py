@@ -37,10 +37,17 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class Tenants:
-    def __init__(self, store: EventStore, topology: Topology, clock: Clock) -> None:
+    """Decides tenant and key commands. With the replica's key index, a command about a key
+    answers once that index applied it: a key works, or stops working, on this replica the
+    moment the reply arrives (other replicas follow within milliseconds)."""
+
+    def __init__(
+        self, store: EventStore, topology: Topology, clock: Clock, keys: KeyIndex | None = None
+    ) -> None:
         self.store = store
         self.topology = topology
         self.clock = clock
+        self.keys = keys
 
     async def handle(self, command: TenantCommand) -> Reply:
         try:
@@ -51,9 +58,12 @@ class Tenants:
             return await self.create(command)
         if isinstance(command, ChangeTenantSettings):
             return await self.change(command)
-        if isinstance(command, IssueApiKey):
-            return await self.issue(command)
-        return await self.revoke(command)
+        reply = await (
+            self.issue(command) if isinstance(command, IssueApiKey) else self.revoke(command)
+        )
+        if reply.ok and self.keys is not None:
+            await self.keys.reach(reply.seq)
+        return reply
 
     def _base(self, tenant_id: str) -> dict[str, Any]:
         return {"tenant_id": tenant_id, "occurred_at": self.clock.now()}
