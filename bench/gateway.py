@@ -230,7 +230,7 @@ class Bench:
         within = sum(1 for g in gaps if pacing.min_seconds <= g <= pacing.max_seconds)
         duplicates = sum(1 for entries in by_device.values() for e in entries if e["duplicate"])
         return {
-            "devices": self.args.burst_devices,
+            "devices": len(devices),
             "messages_per_device": self.args.pace_messages,
             "gap_range_seconds": [pacing.min_seconds, pacing.max_seconds],
             "gaps": len(gaps),
@@ -247,10 +247,9 @@ class Bench:
     async def throughput(self) -> dict[str, Any]:
         before = await self.received()
         started = time.monotonic()
-        count = len(self.devices) * self.args.burst
-        await self.request(
-            self.devices, self.args.burst, Pacing(min_seconds=0, max_seconds=0), "burst"
-        )
+        devices = self.devices[: self.args.burst_devices]
+        count = len(devices) * self.args.burst
+        await self.request(devices, self.args.burst, Pacing(min_seconds=0, max_seconds=0), "burst")
         requested = time.monotonic() - started
         await until(
             lambda: self._received_at_least(before + count), self.args.timeout, "burst sends"
@@ -260,7 +259,7 @@ class Bench:
         times = sorted(datetime.fromisoformat(e["at"]) for e in entries)
         span = (times[-1] - times[0]).total_seconds() if len(times) > 1 else 0.0
         return {
-            "devices": self.args.burst_devices,
+            "devices": len(devices),
             "messages": count,
             "requests_appended_seconds": round(requested, 2),
             "wall_seconds": round(wall, 2),
@@ -356,19 +355,21 @@ def run(args: Any) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--devices", type=int, default=10_000, help="simulated devices (10,000)")
-    parser.add_argument("--pace-devices", type=int, default=1000, help="devices in the pacing run")
+    parser.add_argument("--pace-devices", type=int, default=200, help="devices in the pacing run")
     parser.add_argument("--pace-messages", type=int, default=5, help="messages per paced device")
     parser.add_argument("--gap-min", type=float, default=1.0, help="shortest gap, seconds")
     parser.add_argument("--gap-max", type=float, default=2.0, help="longest gap, seconds")
-    parser.add_argument("--burst-devices", type=int, default=2000, help="devices sending at once")
-    parser.add_argument("--burst", type=int, default=5, help="messages per device with no gap")
+    parser.add_argument(
+        "--burst-devices", type=int, default=0, help="devices sending with no gap (0: all)"
+    )
+    parser.add_argument("--burst", type=int, default=2, help="messages per device with no gap")
     parser.add_argument("--timeout", type=float, default=120.0, help="deadline of each phase")
     parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results)")
     parser.add_argument("--no-save", action="store_true", help="only print the JSON")
     parser.add_argument("--keep", help="keep logs and data in this directory")
     args = parser.parse_args(argv)
     args.pace_devices = min(args.pace_devices, args.devices)
-    args.burst_devices = min(args.burst_devices, args.devices)
+    args.burst_devices = min(args.burst_devices or args.devices, args.devices)
     result = run(args)
     text = json.dumps(result, indent=2)
     print(text)

@@ -49,6 +49,7 @@ class Coalescer:
         self._queues: dict[str, list[_Waiting]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._outstanding: set[asyncio.Future[Appended]] = set()
 
     async def append(self, item: Append) -> Appended:
         """Append one event to its subject, in a batch with whatever else is waiting."""
@@ -61,6 +62,8 @@ class Coalescer:
             raise ValueError(f"a group holds 1 to {self.max_batch} appends")
         stream = BY_KIND[items[0].event.subject_kind].key
         waiting = _Waiting(list(items))
+        self._outstanding.add(waiting.done)
+        waiting.done.add_done_callback(self._outstanding.discard)
         queue = self._queues.get(stream)
         if queue is None:
             queue = self._start(stream)
@@ -119,7 +122,10 @@ class Coalescer:
             if not waiting.done.done():
                 waiting.done.set_result(result)
 
-    async def close(self) -> None:
+    async def close(self, drain: float = 5.0) -> None:
+        """Store what is waiting (for at most `drain` seconds), then stop."""
+        if self._outstanding:
+            await asyncio.wait(list(self._outstanding), timeout=drain)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -127,8 +133,8 @@ class Coalescer:
                 await task
         self._tasks.clear()
         for queue in self._queues.values():
-            for waiting in queue:
-                waiting.done.cancel()
+            for left in queue:
+                left.done.cancel()
             queue.clear()
         self._queues.clear()
         self._wake.clear()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 from collections import Counter
@@ -70,6 +71,7 @@ class Gateway:
         *,
         drivers: Drivers | None = None,
         rng: random.Random | None = None,
+        freeze_gc: bool = False,
     ) -> None:
         s = self.settings = ctx.settings
         nc, store, clock, topology = ctx.nc, ctx.store, ctx.clock, ctx.topology
@@ -78,6 +80,8 @@ class Gateway:
         self.rng = rng or random.Random()
         self.serving: set[int] = set()
         self.closing = False
+        self.freeze_gc = freeze_gc
+        """Own the process: move what start-up loaded out of the garbage collector's way."""
         self._locks = [asyncio.Lock() for _ in range(PARTITIONS)]
         self._tasks: set[asyncio.Task[None]] = set()
         self.directory = Directory(nc, topology)
@@ -143,6 +147,7 @@ class Gateway:
             await self.controls.ready.wait()
             self.directory.listeners.append(self.reactions.on_event)
             self.controls.listeners.append(self._on_control)
+            await self.session_store.open()
             sessions = await self.session_store.preload()
             log.info("sessions read", extra={"sessions": sessions})
             await self.partitions.open()
@@ -163,6 +168,8 @@ class Gateway:
         self.closing = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.partitions.close(), 20.0)
+        await self.listener.drain(10.0)
+        await self.session_store.close()
         self.sessions.stop()
         self.listener.stop()
         await self.drivers.close()
@@ -170,6 +177,8 @@ class Gateway:
 
     async def _after_start(self) -> None:
         await asyncio.sleep(self.settings.lease_renew_seconds)
+        if self.freeze_gc:
+            gc.freeze()  # the directory and lanes read at start-up live as long as we do
         found = await self.receipts.recover(self.serves, self.settings.receipt_recovery_seconds)
         log.info("recent sends read back for receipts", extra={"sends": found})
         await asyncio.sleep(PRELOADED_SESSIONS_SECONDS)

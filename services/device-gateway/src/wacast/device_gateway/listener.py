@@ -61,6 +61,17 @@ class Reports:
         if self._last.get(device_id) is done:
             del self._last[device_id]
 
+    async def drain(self, timeout: float) -> None:
+        """Wait (at most `timeout` seconds) until every report so far is handled: a session
+        still to be stored must not be lost to a shutdown."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._last:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                log.warning("%s devices' reports left unhandled at shutdown", len(self._last))
+                return
+            await asyncio.wait(list(self._last.values()), timeout=left)
+
     def stop(self) -> None:
         for task in self._last.values():
             task.cancel()

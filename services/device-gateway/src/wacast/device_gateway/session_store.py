@@ -1,15 +1,16 @@
 """WhatsApp session stores, one object per device in the sessions object store.
 
 They cannot be rebuilt from events (they are the link itself). Reading back thousands at a
-takeover must be quick: a session of one chunk is read with two direct gets (its meta and
-its chunk) instead of an ordered consumer per object; bigger ones take the usual path.
+takeover must be quick: at start-up all are read in two passes over the bucket, later one
+session of one chunk is read with two direct gets (its meta and its chunk) instead of an
+ordered consumer per object; bigger ones take the usual path. Writes are batched
+(`session_writer`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import logging
 
@@ -19,13 +20,13 @@ from nats.js.object_store import ObjectStore
 
 from wacast.contracts.streams import SESSIONS_BUCKET
 from wacast.contracts.subjects import Topology
+from wacast.device_gateway.session_writer import CHUNK, SessionWriter, digest
 from wacast.runtime.reader import SubjectReader
 
 log = logging.getLogger(__name__)
 
 WRITERS = 32
-"""Sessions written at once: thousands of devices linking together queue here, not in the
-server (each write is a read and two disk writes)."""
+"""Big sessions written at once with the object store's `put` (small ones are batched)."""
 
 
 class SessionStore:
@@ -37,11 +38,23 @@ class SessionStore:
         self._store: ObjectStore | None = None
         self._preloaded: dict[str, bytes] = {}
         self._writers = asyncio.Semaphore(WRITERS)
+        self.writer = SessionWriter(nc, self.bucket)
+        self._open = False
 
     async def _objects(self) -> ObjectStore:
         if self._store is None:
             self._store = await self.js.object_store(self.bucket)
         return self._store
+
+    async def open(self) -> None:
+        """Start the batched writer (sessions written before use the object store's put)."""
+        await self.writer.open()
+        self._open = True
+
+    async def close(self, drain: float = 10.0) -> None:
+        if self._open:
+            self._open = False
+            await self.writer.close(drain)
 
     async def preload(self) -> int:
         """Read every stored session in two passes over the bucket (its metas, then its
@@ -65,7 +78,7 @@ class SessionStore:
             async for batch in reader.replay():
                 for msg in batch:
                     found = names.get(msg.subject.removeprefix(chunk_prefix))
-                    if found is not None and _digest(msg.data or b"") == found[1]:
+                    if found is not None and digest(msg.data or b"") == found[1]:
                         self._preloaded[found[0]] = msg.data or b""
         return len(self._preloaded)
 
@@ -78,6 +91,9 @@ class SessionStore:
 
     async def put(self, device_id: str, session: bytes) -> None:
         self._preloaded.pop(device_id, None)
+        if self._open and len(session) <= CHUNK:
+            await self.writer.put(device_id, session)
+            return
         async with self._writers:
             await (await self._objects()).put(device_id, session)
 
@@ -107,7 +123,7 @@ class SessionStore:
         except NotFoundError:
             return None
         data = chunk.data or b""
-        if info.get("digest") != _digest(data):
+        if info.get("digest") != digest(data):
             log.warning("session of %s fails its digest; reading it the slow way", device_id)
             return await self._slow_get(device_id)
         return data
@@ -118,7 +134,3 @@ class SessionStore:
         except (ObjectNotFoundError, NotFoundError):
             return None
         return result.data or b""
-
-
-def _digest(data: bytes) -> str:
-    return "SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode()

@@ -97,14 +97,17 @@ class Sessions:
                 del table[device_id]
 
     async def _let_go(self, device_id: str, reason: str | None) -> None:
+        """Disconnect the session (unless the whole process stops: closing the drivers
+        ends every session at once) and record why."""
         self.online.discard(device_id)
         state = self.directory.state(device_id)
         if state is None:
             return
-        try:
-            await (await self.drivers.get(state.driver)).disconnect(device_id)
-        except Exception as exc:
-            log.info("disconnecting %s failed: %s", device_id, exc)
+        if reason != "shutdown":
+            try:
+                await (await self.drivers.get(state.driver)).disconnect(device_id)
+            except Exception as exc:
+                log.info("disconnecting %s failed: %s", device_id, exc)
         if reason is not None:
             await self.record(state, ev.DeviceDisconnected, reason=reason)
 
