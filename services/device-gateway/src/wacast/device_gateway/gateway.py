@@ -157,11 +157,13 @@ class Gateway:
                 self._gauges(),
             ):  # fmt: skip
                 running.append(asyncio.create_task(work))
-            await asyncio.gather(*running)
+            # Not `gather`: a cancelled gather waits for its children, and one that swallowed
+            # its cancel would hold the shutdown up forever.
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
         finally:
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+            await cancel_all(running)
             await self.shutdown()
 
     async def shutdown(self) -> None:
@@ -304,3 +306,13 @@ class Gateway:
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel until every task has ended: on Python 3.11 a task can swallow a cancel (a
+    `wait_for` whose inner call finishes at the same moment), and a loop would go on."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)

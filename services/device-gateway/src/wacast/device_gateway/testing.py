@@ -172,8 +172,8 @@ class InProcessGateway:
     async def stop(self, timeout: float = 30.0) -> None:
         if self.task is not None:
             self.task.cancel()
-            done, _ = await asyncio.wait([self.task], timeout=timeout)
-            if not done:
+            await asyncio.wait([self.task], timeout=timeout)
+            if not self.task.done():
                 raise AssertionError("the gateway did not stop:\n" + "\n".join(await_chains()))
         if self.broker is not None:
             await self.broker.stop()
