@@ -28,17 +28,17 @@ from wacast.device_gateway.device_store import DeviceStore
 from wacast.device_gateway.directory import Directory
 from wacast.device_gateway.dispatch import Dispatcher
 from wacast.device_gateway.domain.lane import Lane
-from wacast.device_gateway.drivers.registry import Drivers, neonize_factory, sim_factory
+from wacast.device_gateway.drivers.registry import Drivers, default_drivers
 from wacast.device_gateway.handlers import CommandHandler
 from wacast.device_gateway.intake import Intake
 from wacast.device_gateway.lanes import Lanes
 from wacast.device_gateway.listener import Reports
 from wacast.device_gateway.media import MediaCache
-from wacast.device_gateway.outcomes import Outcomes, first_outcome
+from wacast.device_gateway.outcomes import Outcomes
 from wacast.device_gateway.partitions import Partitions
 from wacast.device_gateway.qr import QrBoard
 from wacast.device_gateway.reactions import Reactions
-from wacast.device_gateway.rebuild import rebuild_partition
+from wacast.device_gateway.rebuild import fence, rebuild_partition
 from wacast.device_gateway.receipts import Receipts
 from wacast.device_gateway.session_store import SessionStore
 from wacast.device_gateway.sessions import Sessions
@@ -54,14 +54,6 @@ PRELOADED_SESSIONS_SECONDS = 60.0
 """Sessions read in bulk at start-up serve the first takeover only (later ones read fresh)."""
 HAND_OVER_GRACE = 5.0
 """Seconds a send in flight gets to finish when its partition is handed over."""
-
-
-def default_drivers(settings: Settings) -> Drivers:
-    factories = {"sim": sim_factory(settings.sim_url)}
-    neonize = neonize_factory(settings.whatsapp_sessions)
-    if neonize is not None:
-        factories["whatsapp"] = neonize
-    return Drivers(factories)
 
 
 class Gateway:
@@ -88,7 +80,7 @@ class Gateway:
         self.controls = Controls(nc, topology)
         self.appender = Coalescer(store)
         self.devices = DeviceStore(self.appender, self.directory, clock)
-        self.drivers = drivers or default_drivers(s)
+        self.drivers = drivers or default_drivers(s.sim_url, s.whatsapp_sessions)
         self.board = QrBoard(nc, topology)
         self.receipts = Receipts(self.appender, clock, s.receipt_memory)
         self.session_store = SessionStore(nc, topology)
@@ -181,8 +173,12 @@ class Gateway:
         await asyncio.sleep(self.settings.lease_renew_seconds)
         if self.freeze_gc:
             gc.freeze()  # the directory and lanes read at start-up live as long as we do
-        found = await self.receipts.recover(self.serves, self.settings.receipt_recovery_seconds)
-        log.info("recent sends read back for receipts", extra={"sends": found})
+        try:
+            found = await self.receipts.recover(self.serves, self.settings.receipt_recovery_seconds)
+        except Exception:
+            log.exception("reading back recent sends failed; older receipts will not count")
+        else:
+            log.info("recent sends read back for receipts", extra={"sends": found})
         await asyncio.sleep(PRELOADED_SESSIONS_SECONDS)
         self.session_store.forget_preloaded()
 
@@ -252,7 +248,7 @@ class Gateway:
         lanes = await rebuild_partition(self.ctx.nc, self.ctx.topology, partition)
         self.lanes.adopt(lanes)
         self.serving.add(partition)
-        await self._fence(lanes, epoch)
+        await fence(self.lanes, self.outcomes, lanes, self.replica, epoch)
         await self.board.serve(partition)
         await self.intake.start(partition)
         self.lanes.wake_all(partition)
@@ -263,33 +259,6 @@ class Gateway:
         epoch = self.partitions.held.get(partition)
         if epoch is not None:
             await self._start(partition, epoch)
-
-    async def _fence(self, lanes: list[Lane], epoch: int) -> None:
-        gate = asyncio.Semaphore(64)
-
-        async def fence(lane: Lane) -> None:
-            async with gate:
-                slot = self.lanes.slots[lane.device_id]
-                fence = m.LaneFenced(
-                    tenant_id=lane.tenant_id, occurred_at=self.ctx.clock.now(),
-                    device_id=lane.device_id, owner=self.replica, epoch=epoch,
-                )  # fmt: skip
-                await self.lanes.append(slot, [fence])
-                flight = lane.flight
-                if flight is not None:
-                    entry = flight.entry
-                    unknown = m.MessageFailed(
-                        tenant_id=lane.tenant_id, occurred_at=self.ctx.clock.now(),
-                        message_id=entry.message_id, device_id=lane.device_id,
-                        lead_id=entry.lead_id, origin=entry.origin, origin_id=entry.origin_id,
-                        reason="unknown", detail="handed to the driver before a takeover",
-                        attempt=flight.attempt,
-                    )  # fmt: skip
-                    if await first_outcome(self.appender, unknown, lambda: slot.stopped):
-                        metrics.SENDS.labels("failed", "unknown").inc()
-                    lane.settle(entry.message_id)
-
-        await asyncio.gather(*(fence(lane) for lane in lanes if not lane.idle))
 
     async def _stop(self, partition: int, reason: str | None) -> None:
         async with self._locks[partition]:

@@ -54,8 +54,8 @@ class Outcomes:
             attempt=attempt,
         )
         if await self.record(slot, entry, event):
+            metrics.SENDS.labels("sent", "").inc()
             await self.receipts.remember(wa_message_id, to, ref)
-        metrics.SENDS.labels("sent", "").inc()
 
     async def fail(
         self,
@@ -84,8 +84,8 @@ class Outcomes:
             detail=detail,
             attempt=attempt,
         )
-        await self.record(slot, entry, event)
-        metrics.SENDS.labels("failed", reason).inc()
+        if await self.record(slot, entry, event):
+            metrics.SENDS.labels("failed", reason).inc()
 
     async def record(self, slot: Slot, entry: Entry, event: m.MessageOutcomeBase) -> bool:
         """Append the first outcome of a message; True when this one was recorded. The lane

@@ -125,13 +125,19 @@ class Reactions:
         """Linking not done within the pairing timeout fails as `timeout`."""
         while True:
             await asyncio.sleep(min(5.0, self.settings.pair_timeout_seconds / 4))
-            limit = self.clock.now() - timedelta(seconds=self.settings.pair_timeout_seconds)
-            for device_id, since in list(self.pairing_since.items()):
-                state = self.directory.state(device_id)
-                if state is None or state.status != "pairing":
-                    self.pairing_since.pop(device_id, None)
-                elif since <= limit:
-                    await self.pairing_failed(state, "timeout")
+            try:
+                await self._time_out_pairings()
+            except Exception:
+                log.exception("checking pairing timeouts failed")
+
+    async def _time_out_pairings(self) -> None:
+        limit = self.clock.now() - timedelta(seconds=self.settings.pair_timeout_seconds)
+        for device_id, since in list(self.pairing_since.items()):
+            state = self.directory.state(device_id)
+            if state is None or state.status != "pairing":
+                self.pairing_since.pop(device_id, None)
+            elif since <= limit:
+                await self.pairing_failed(state, "timeout")
 
     async def _quietly(self, state: Device, action: str) -> None:
         try:

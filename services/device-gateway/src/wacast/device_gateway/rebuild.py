@@ -1,12 +1,16 @@
-"""Rebuilding a partition's lanes from their events when a replica takes the partition.
+"""Taking a partition's lanes over: rebuild them from their events, then fence them.
 
 Each lane replays from its checkpoint's oldest open entry (or from its first event), so a
 takeover reads what is open, not every send a device ever made. One reader streams the
-partition's lane subjects from the earliest of those positions.
+partition's lane subjects from the earliest of those positions. Then every open lane gets
+`LaneFenced` (a former owner's next append is refused), and a message found handed to the
+driver without an outcome fails as `unknown`: nobody knows whether it left, so it is never
+sent again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from nats.aio.client import Client
@@ -16,6 +20,8 @@ from wacast.contracts import messages as m
 from wacast.contracts.streams import MESSAGES, codec
 from wacast.contracts.subjects import Topology
 from wacast.device_gateway.domain.lane import Lane
+from wacast.device_gateway.lanes import Lanes
+from wacast.device_gateway.outcomes import Outcomes
 from wacast.runtime.reader import SubjectReader, position
 
 log = logging.getLogger(__name__)
@@ -86,3 +92,27 @@ async def _first_seq(nc: Client, topology: Topology, lane: Lane) -> int:
     except NotFoundError:
         return 1
     return int(msg.seq or 1)
+
+
+async def fence(
+    lanes: Lanes, outcomes: Outcomes, rebuilt: list[Lane], owner: str, epoch: int
+) -> None:
+    gate = asyncio.Semaphore(64)
+
+    async def one(lane: Lane) -> None:
+        async with gate:
+            slot = lanes.slots[lane.device_id]
+            now = lanes.clock.now()
+            fenced = m.LaneFenced(
+                tenant_id=lane.tenant_id, occurred_at=now, device_id=lane.device_id,
+                owner=owner, epoch=epoch,
+            )  # fmt: skip
+            await lanes.append(slot, [fenced])
+            flight = lane.flight
+            if flight is not None:
+                await outcomes.fail(
+                    slot, flight.entry, "unknown", attempt=flight.attempt,
+                    detail="handed to the driver before a takeover",
+                )  # fmt: skip
+
+    await asyncio.gather(*(one(lane) for lane in rebuilt if not lane.idle))

@@ -57,7 +57,10 @@ class Receipts:
         if to:
             _put(self.by_chat, (ref.device_id, to), ref, self.capacity)
         for device_id, kind, at in self.early.pop(wa_message_id, []):
-            await self.receipt(device_id, wa_message_id, kind, at)
+            try:
+                await self.receipt(device_id, wa_message_id, kind, at)
+            except Exception as exc:
+                log.warning("recording a %s receipt of %s failed: %s", kind, ref.message_id, exc)
 
     async def receipt(self, device_id: str, wa_message_id: str, kind: str, at: datetime) -> None:
         ref = self.by_wa_id.get(wa_message_id)

@@ -89,3 +89,12 @@ class Drivers:
             except Exception:
                 log.exception("closing driver %s failed", kind)
         self.started.clear()
+
+
+def default_drivers(sim_url: str, whatsapp_sessions: str) -> Drivers:
+    """`sim` always; `whatsapp` where the neonize driver is installed."""
+    factories = {"sim": sim_factory(sim_url)}
+    neonize = neonize_factory(whatsapp_sessions)
+    if neonize is not None:
+        factories["whatsapp"] = neonize
+    return Drivers(factories)
