@@ -14,7 +14,14 @@ from typing import Annotated
 
 import typer
 
-from wacast.cli import commands_backup, commands_clock, commands_events, commands_projections
+from wacast.cli import (
+    commands_backup,
+    commands_clock,
+    commands_events,
+    commands_leads,
+    commands_projections,
+    commands_tenants,
+)
 from wacast.cli.commands_common import Options, fail
 from wacast.contracts.subjects import Topology
 from wacast.runtime.settings import CommonSettings, SettingsError, load_settings
@@ -64,6 +71,8 @@ app.add_typer(commands_events.app, name="events")
 commands_backup.register(app)
 app.add_typer(commands_projections.app, name="projections")
 app.add_typer(commands_clock.app, name="clock")
+app.add_typer(commands_leads.app, name="leads")
+app.add_typer(commands_tenants.app, name="tenants")
 
 
 def main() -> None:
