@@ -115,6 +115,12 @@ def test_dev_up_serves_every_health_url_and_stops_everything_on_ctrl_c(tmp_path:
         assert listed.status_code == 200, listed.text
         refused = httpx.get(f"{api.group(1)}/devices", headers={"Authorization": "Bearer x"})
         assert refused.status_code == 401
+        metrics = httpx.get(api.group(1).removesuffix("/api/v1") + "/metrics", timeout=10).text
+        expected = (
+            'wacast_http_requests_total{method="GET",route="/api/v1/devices",'
+            'service="api-gateway",status="200"}'
+        )
+        assert expected in metrics, metrics[:2000]
         children = descendants(proc.pid)
         assert len(children) >= 8, "expected nats, postgres and six services"
 

@@ -9,6 +9,8 @@ from wacast.api_gateway.host import serve
 from wacast.api_gateway.settings import Settings
 from wacast.runtime.logs import configure_logging
 from wacast.runtime.settings import SettingsError, load_settings
+from wacast.runtime.telemetry import TelemetryError
+from wacast.runtime.telemetry import setup as setup_telemetry
 
 
 def main() -> None:
@@ -18,6 +20,11 @@ def main() -> None:
         print(f"api-gateway: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging("api-gateway", settings.log_level, settings.log_format)
+    try:
+        setup_telemetry("api-gateway")
+    except TelemetryError as exc:
+        print(f"api-gateway: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     asyncio.run(serve(settings))
 
 

@@ -16,6 +16,7 @@ from wacast.api_gateway.tenants import ensure_dev_tenant, serve_tenants
 from wacast.contracts.subjects import Topology
 from wacast.runtime.clock import ControlledClock, make_clock
 from wacast.runtime.health import http_server
+from wacast.runtime.http_metrics import instrument
 from wacast.runtime.provisioning import ensure_streams
 from wacast.runtime.service import make_broker
 
@@ -43,7 +44,10 @@ async def serve(settings: Settings) -> None:
         shown = key if not settings.dev_api_key else f"{key[:6]}... (WACAST_DEV_API_KEY)"
         log.info("dev tenant %s ready, API key %s", settings.dev_tenant, shown)
     server = http_server(
-        create_app(gateway), settings.http_host, settings.api_port, handle_signals=True
+        instrument(create_app(gateway), "api-gateway"),
+        settings.http_host,
+        settings.api_port,
+        handle_signals=True,
     )
     server.config.timeout_graceful_shutdown = SHUTDOWN_SECONDS
     log.info("api-gateway started", extra={"port": settings.api_port})
