@@ -135,15 +135,16 @@ async def test_campaign_summary_counts_failures_by_reason_and_reaches_finished(
     await reports.caught_up(history)
 
     running = await reports.ask(q.CAMPAIGN, q.GetOne(tenant_id=t, id="c1"), q.Campaign)
-    await history.add(
-        c.CampaignCompleted(**history.base(), campaign_id="c1", requested=5),
-        c.CampaignFinished(**history.base(), campaign_id="c1", counts=MessageCounts()),
-    )
+    await history.add(c.CampaignCompleted(**history.base(), campaign_id="c1", requested=5))
     done = await reports.ask(
         q.CAMPAIGN,
         q.GetOne(tenant_id=t, id="c1", after_seq=history.last["CAMPAIGNS"]),
         q.Campaign,
     )
+    await history.add(
+        c.CampaignFinished(**history.base(), campaign_id="c1", counts=MessageCounts())
+    )
+    await reports.caught_up(history)
     reports.clock._now = history.now + timedelta(hours=2)
     final = await reports.ask(q.CAMPAIGN, q.GetOne(tenant_id=t, id="c1"), q.Campaign)
 

@@ -50,7 +50,8 @@ CAMPAIGN_STATUS: dict[type[c.CampaignEvent], q.CampaignStatus] = {
     c.CampaignPaused: "paused",
     c.CampaignResumed: "triggered",
     c.CampaignCancelled: "cancelled",
-    c.CampaignFinished: "completed",
+    c.CampaignCompleted: "completed",
+    c.CampaignFinished: "finished",
     c.CampaignFailed: "failed",
 }
 PROMPT_TTL_SECONDS = 60.0

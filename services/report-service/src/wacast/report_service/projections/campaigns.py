@@ -1,7 +1,7 @@
 """Campaign rows from the CAMPAIGNS stream.
 
 `state` is what the campaign's own events say: pending (created or scheduled), triggered,
-paused, completed (`CampaignFinished`: every message has an outcome), failed or cancelled.
+paused, completed (`CampaignCompleted`: every message has an outcome), failed or cancelled.
 The public status `finished` (the receipt window closed after completion) and the counts
 are worked out at query time. Terminal states stay.
 """
@@ -88,9 +88,13 @@ def evolve(row: Row, event: c.CampaignEvent) -> None:
         if state not in TERMINAL:
             row.update(state="cancelled", cancelled_at=at)
     elif isinstance(event, c.CampaignCompleted):
+        # Every requested message has its final send outcome: the campaign is completed.
         row.update(fanout_done_at=at, requested=event.requested)
+        if state in ("triggered", "paused"):
+            row.update(state="completed", outcomes_at=at)
     elif isinstance(event, c.CampaignFinished):
-        row["outcomes_at"] = at
+        if row.get("outcomes_at") is None:
+            row["outcomes_at"] = at
         if state in ("triggered", "paused"):
             row["state"] = "completed"
     elif isinstance(event, c.CampaignFailed) and state not in TERMINAL:
