@@ -45,7 +45,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 
     def subject(self, topology: Topology) -> str:
         """The aggregate subject this event is appended to."""
-        raise NotImplementedError(f"{type(self).__name__} names no subject")
+        raise TypeError(f"{type(self).__name__} names no subject: give it a subject kind")
 
 
 class Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
