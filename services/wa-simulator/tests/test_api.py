@@ -11,10 +11,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from wacast.wa_simulator.app import create_app
-from wacast.wa_simulator.connection import DriverConnection
-from wacast.wa_simulator.network import Network
-from wacast.wa_simulator.protocol import (
+from wacast.contracts.sim_protocol import (
     PairCode,
     PairCodeIssued,
     Paired,
@@ -23,6 +20,9 @@ from wacast.wa_simulator.protocol import (
     SimFrame,
     sim_batch_decoder,
 )
+from wacast.wa_simulator.app import create_app
+from wacast.wa_simulator.connection import DriverConnection
+from wacast.wa_simulator.network import Network
 from wacast.wa_simulator.settings import Settings
 
 PROBLEM = "application/problem+json"

@@ -9,10 +9,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from wacast.wa_simulator.connection import DriverConnection
-from wacast.wa_simulator.errors import SimProblem
-from wacast.wa_simulator.network import Network
-from wacast.wa_simulator.protocol import (
+from wacast.contracts.sim_protocol import (
     Banned,
     Connect,
     Disconnect,
@@ -35,6 +32,9 @@ from wacast.wa_simulator.protocol import (
     Typing,
     sim_batch_decoder,
 )
+from wacast.wa_simulator.connection import DriverConnection
+from wacast.wa_simulator.errors import SimProblem
+from wacast.wa_simulator.network import Network
 from wacast.wa_simulator.settings import Settings
 from wacast.wa_simulator.timers import Timers
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from wacast.wa_simulator.protocol import Event, encoder
+from wacast.contracts.sim_protocol import Event, encoder
 
 MAX_OUTBOX = 200_000
 MAX_BATCH_FRAMES = 2_000

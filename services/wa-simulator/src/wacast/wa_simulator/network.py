@@ -16,14 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from wacast.wa_simulator import metrics
-from wacast.wa_simulator.ban_model import BanModel, SendWindow
-from wacast.wa_simulator.connection import DriverConnection
-from wacast.wa_simulator.errors import bad_request, conflict, not_found
-from wacast.wa_simulator.ledger import Ledger
-from wacast.wa_simulator.phones import fake_phone, is_e164, jid_of, on_whatsapp_by_rule
-from wacast.wa_simulator.profile import Behaviour
-from wacast.wa_simulator.protocol import (
+from wacast.contracts.sim_protocol import (
     Banned,
     Connect,
     Connected,
@@ -46,6 +39,13 @@ from wacast.wa_simulator.protocol import (
     SendResult,
     Typing,
 )
+from wacast.wa_simulator import metrics
+from wacast.wa_simulator.ban_model import BanModel, SendWindow
+from wacast.wa_simulator.connection import DriverConnection
+from wacast.wa_simulator.errors import bad_request, conflict, not_found
+from wacast.wa_simulator.ledger import Ledger
+from wacast.wa_simulator.phones import fake_phone, is_e164, jid_of, on_whatsapp_by_rule
+from wacast.wa_simulator.profile import Behaviour
 from wacast.wa_simulator.sessions import Claims, SessionKey
 from wacast.wa_simulator.settings import Settings
 from wacast.wa_simulator.timers import Timer, Timers

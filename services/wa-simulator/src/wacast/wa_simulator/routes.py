@@ -12,11 +12,11 @@ from litestar import Request, WebSocket, delete, get, post, websocket
 from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, FromQuery
 
+from wacast.contracts.sim_protocol import Error, batch_decoder, driver_frame_decoder
 from wacast.wa_simulator import metrics
 from wacast.wa_simulator.connection import DriverConnection
 from wacast.wa_simulator.errors import SimProblem, bad_request
 from wacast.wa_simulator.network import Network
-from wacast.wa_simulator.protocol import Error, batch_decoder, driver_frame_decoder
 
 log = logging.getLogger(__name__)
 

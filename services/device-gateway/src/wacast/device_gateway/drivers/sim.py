@@ -23,7 +23,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -31,6 +31,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from wacast.contracts import sim_protocol as wire
 from wacast.device_gateway.drivers.base import (
     DriverError,
     DriverListener,
@@ -47,151 +48,7 @@ MAX_BATCH = 2_000
 MAX_BATCH_BYTES = 1 << 20
 MAX_MESSAGE = 64 << 20
 
-# ---- frames (the simulator's schema, mirrored: services never import each other) ---------
-
-
-class _Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=True):
-    req_id: str = ""
-
-
-class ConnectFrame(_Command, frozen=True, tag="connect"):
-    device_id: str
-    session: str
-
-
-class PairQrFrame(_Command, frozen=True, tag="pair_qr"):
-    device_id: str
-
-
-class PairCodeFrame(_Command, frozen=True, tag="pair_code"):
-    device_id: str
-    phone: str
-
-
-class TypingFrame(_Command, frozen=True, tag="typing"):
-    device_id: str
-    to: str
-    seconds: float = 0.0
-
-
-class SendFrame(_Command, frozen=True, tag="send"):
-    device_id: str
-    to: str
-    text: str = ""
-    media_kind: str | None = None
-    media_len: int = 0
-    media_sha256: str = ""
-    mime: str = ""
-    filename: str = ""
-    origin_message_id: str = ""
-    campaign_id: str = ""
-
-
-class DisconnectFrame(_Command, frozen=True, tag="disconnect"):
-    device_id: str
-
-
-class LogoutFrame(_Command, frozen=True, tag="logout"):
-    device_id: str
-
-
-class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
-    pass
-
-
-class OkEv(_Event, frozen=True, tag="ok"):
-    req_id: str
-
-
-class ErrorEv(_Event, frozen=True, tag="error"):
-    code: str
-    detail: str = ""
-    req_id: str = ""
-    device_id: str = ""
-
-
-class PairCodeEv(_Event, frozen=True, tag="pair_code"):
-    req_id: str
-    device_id: str
-    code: str
-
-
-class QrEv(_Event, frozen=True, tag="qr"):
-    device_id: str
-    code: str
-
-
-class PairedEv(_Event, frozen=True, tag="paired"):
-    device_id: str
-    phone: str
-    jid: str
-    session: str
-
-
-class ConnectedEv(_Event, frozen=True, tag="connected"):
-    device_id: str
-
-
-class DisconnectedEv(_Event, frozen=True, tag="disconnected"):
-    device_id: str
-    reason: str
-
-
-class LoggedOutEv(_Event, frozen=True, tag="logged_out"):
-    device_id: str
-    reason: str
-
-
-class BannedEv(_Event, frozen=True, tag="banned"):
-    device_id: str
-    until: datetime
-    reason: str
-
-
-class SendResultEv(_Event, frozen=True, tag="send_result"):
-    req_id: str
-    device_id: str
-    ok: bool
-    wa_message_id: str = ""
-    at: datetime | None = None
-    reason: str = ""
-    retryable: bool = False
-    accepted: bool | None = False
-
-
-class ReceiptEv(_Event, frozen=True, tag="receipt"):
-    device_id: str
-    wa_message_id: str
-    kind: Literal["delivered", "read"]
-    at: datetime
-
-
-class InboundEv(_Event, frozen=True, tag="inbound"):
-    device_id: str
-    sender: str = msgspec.field(name="from")
-    text: str
-    wa_message_id: str
-    at: datetime
-
-
-Reply = OkEv | ErrorEv | PairCodeEv | SendResultEv
-SimEvent = (
-    OkEv
-    | ErrorEv
-    | PairCodeEv
-    | QrEv
-    | PairedEv
-    | ConnectedEv
-    | DisconnectedEv
-    | LoggedOutEv
-    | BannedEv
-    | SendResultEv
-    | ReceiptEv
-    | InboundEv
-)
-_batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
-_frame_decoder = msgspec.json.Decoder(SimEvent)
-_encoder = msgspec.json.Encoder()
+Reply = wire.Ok | wire.Error | wire.PairCodeIssued | wire.SendResult
 
 # ---- the socket ---------------------------------------------------------------------------
 
@@ -329,7 +186,7 @@ class SimDriver:
         if not self._up.is_set():
             return
         try:
-            await self._request(ConnectFrame(device_id=device_id, session=token), device_id)
+            await self._request(wire.Connect(device_id=device_id, session=token), device_id)
         except DriverError as exc:
             if exc.code in ("logged_out", "bad_session"):
                 self._forget(device_id)
@@ -337,24 +194,24 @@ class SimDriver:
             self._schedule_reconnect(device_id)
 
     async def pair_qr(self, device_id: str) -> None:
-        await self._request(PairQrFrame(device_id=device_id), device_id)
+        await self._request(wire.PairQr(device_id=device_id), device_id)
         self._pairing.add(device_id)
 
     async def pair_code(self, device_id: str, phone: str) -> str:
-        reply = await self._request(PairCodeFrame(device_id=device_id, phone=phone), device_id)
+        reply = await self._request(wire.PairCode(device_id=device_id, phone=phone), device_id)
         self._pairing.add(device_id)
-        if not isinstance(reply, PairCodeEv):
+        if not isinstance(reply, wire.PairCodeIssued):
             raise DriverError("protocol", f"unexpected reply {type(reply).__name__}")
         return reply.code
 
     async def typing(self, device_id: str, to: str, seconds: float) -> None:
-        await self._request(TypingFrame(device_id=device_id, to=to, seconds=seconds), device_id)
+        await self._request(wire.Typing(device_id=device_id, to=to, seconds=seconds), device_id)
         if seconds > 0:
             await asyncio.sleep(seconds)
 
     async def send(self, device_id: str, message: Outbound) -> Sent:
         media = message.media
-        frame = SendFrame(
+        frame = wire.Send(
             device_id=device_id,
             to=message.to,
             text=message.text,
@@ -381,8 +238,8 @@ class SimDriver:
             raise SendError(
                 "timeout", retryable=False, accepted=None, detail="no result from WhatsApp"
             ) from None
-        if not isinstance(reply, SendResultEv):
-            detail = reply.detail if isinstance(reply, ErrorEv) else type(reply).__name__
+        if not isinstance(reply, wire.SendResult):
+            detail = reply.detail if isinstance(reply, wire.Error) else type(reply).__name__
             raise SendError("protocol", retryable=False, accepted=None, detail=detail)
         if not reply.ok:
             raise SendError(reply.reason, retryable=reply.retryable, accepted=reply.accepted)
@@ -391,21 +248,23 @@ class SimDriver:
     async def disconnect(self, device_id: str) -> None:
         self._forget(device_id)
         if self._up.is_set():
-            await self._request(DisconnectFrame(device_id=device_id), device_id)
+            await self._request(wire.Disconnect(device_id=device_id), device_id)
 
     async def logout(self, device_id: str) -> None:
         self._forget(device_id)
-        await self._request(LogoutFrame(device_id=device_id), device_id)
+        await self._request(wire.Logout(device_id=device_id), device_id)
 
     # ---- requests -----------------------------------------------------------------------
 
-    def _submit(self, frame: _Command, device_id: str, *, is_send: bool) -> tuple[str, _Pending]:
+    def _submit(
+        self, frame: wire.Command, device_id: str, *, is_send: bool
+    ) -> tuple[str, _Pending]:
         req_id = str(next(self._req_ids))
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         pending = _Pending(future, device_id, is_send)
         self._pending[req_id] = pending
         self._outbox.append(
-            (req_id, _encoder.encode(msgspec.structs.replace(frame, req_id=req_id)))
+            (req_id, wire.encoder.encode(msgspec.structs.replace(frame, req_id=req_id)))
         )
         self._outbox_ready.set()
         return req_id, pending
@@ -413,7 +272,7 @@ class SimDriver:
     def _unqueue(self, req_id: str) -> None:
         self._outbox = [(r, data) for r, data in self._outbox if r != req_id]
 
-    async def _request(self, frame: _Command, device_id: str) -> Reply:
+    async def _request(self, frame: wire.Command, device_id: str) -> Reply:
         if not self._up.is_set():
             raise DriverError("unavailable", "the simulator is not reachable")
         req_id, pending = self._submit(frame, device_id, is_send=False)
@@ -423,7 +282,7 @@ class SimDriver:
             self._pending.pop(req_id, None)
             self._unqueue(req_id)
             raise DriverError("timeout", "the simulator did not answer in time") from None
-        if isinstance(reply, ErrorEv):
+        if isinstance(reply, wire.Error):
             raise DriverError(reply.code, reply.detail)
         return reply
 
@@ -500,13 +359,13 @@ class SimDriver:
                     log.warning("simulator connection lost: %s", exc)
                 return
             try:
-                raw_frames = _batch_decoder.decode(data)
+                raw_frames = wire.batch_decoder.decode(data)
             except msgspec.DecodeError as exc:
                 log.error("undecodable message from the simulator: %s", exc)
                 continue
             for raw in raw_frames:
                 try:
-                    frame = _frame_decoder.decode(raw)
+                    frame = wire.sim_frame_decoder.decode(raw)
                 except msgspec.DecodeError as exc:
                     log.warning("skipped a frame from the simulator: %s", exc)
                     continue
@@ -556,7 +415,7 @@ class SimDriver:
         if token is None or not self._up.is_set() or device_id in self._connected:
             return
         _, pending = self._submit(
-            ConnectFrame(device_id=device_id, session=token), device_id, is_send=False
+            wire.Connect(device_id=device_id, session=token), device_id, is_send=False
         )
         pending.future.add_done_callback(lambda f: self._reconnect_done(device_id, f))
 
@@ -564,7 +423,7 @@ class SimDriver:
         if future.cancelled() or future.exception() is not None:
             return  # the socket went away; its reconnect connects the device again
         reply = future.result()
-        if not isinstance(reply, ErrorEv):
+        if not isinstance(reply, wire.Error):
             self._retries.pop(device_id, None)
             return
         if reply.code == "logged_out":
@@ -599,42 +458,45 @@ class SimDriver:
 
     # ---- events -------------------------------------------------------------------------
 
-    def _on_frame(self, frame: SimEvent) -> None:
-        if isinstance(frame, OkEv | ErrorEv | PairCodeEv | SendResultEv) and frame.req_id:
+    def _on_frame(self, frame: wire.SimFrame) -> None:
+        if (
+            isinstance(frame, wire.Ok | wire.Error | wire.PairCodeIssued | wire.SendResult)
+            and frame.req_id
+        ):
             pending = self._pending.pop(frame.req_id, None)
             if pending is not None and not pending.future.done():
                 pending.future.set_result(frame)
             return
         match frame:
-            case ErrorEv():
+            case wire.Error():
                 log.warning("simulator error %s: %s", frame.code, frame.detail)
-            case QrEv():
+            case wire.Qr():
                 self._emit("on_qr", frame.device_id, frame.code)
-            case PairedEv():
+            case wire.Paired():
                 self._pairing.discard(frame.device_id)
                 self._online[frame.device_id] = frame.session
                 self._emit("on_paired", frame.device_id, frame.phone, frame.jid)
                 self._emit("on_session", frame.device_id, frame.session.encode())
-            case ConnectedEv():
+            case wire.Connected():
                 self._connected.add(frame.device_id)
                 self._retries.pop(frame.device_id, None)
                 self._emit("on_connected", frame.device_id)
-            case DisconnectedEv():
+            case wire.Disconnected():
                 self._device_offline(frame.device_id)
                 self._emit("on_disconnected", frame.device_id, frame.reason)
                 if frame.reason == "connection_lost":
                     self._schedule_reconnect(frame.device_id)
                 elif frame.reason == "replaced":
                     self._forget(frame.device_id)
-            case LoggedOutEv():
+            case wire.LoggedOut():
                 self._device_offline(frame.device_id)
                 self._forget(frame.device_id)
                 self._emit("on_logged_out", frame.device_id, frame.reason)
-            case BannedEv():
+            case wire.Banned():
                 self._emit("on_banned", frame.device_id, frame.until, frame.reason)
-            case ReceiptEv():
+            case wire.Receipt():
                 self._emit("on_receipt", frame.device_id, frame.wa_message_id, frame.kind, frame.at)
-            case InboundEv():
+            case wire.Inbound():
                 message = Inbound(
                     wa_message_id=frame.wa_message_id, sender=frame.sender, text=frame.text,
                     at=frame.at,

@@ -1,6 +1,7 @@
-"""The driver protocol: msgspec-JSON frames over one WebSocket per driver connection.
+"""The wa-simulator's driver protocol: msgspec-JSON frames over one WebSocket per driver.
 
-Every WebSocket message is a JSON array of frames (a batch); each frame is an object whose
+The simulator serves it and the gateway's `sim` driver speaks it; both import this one
+schema. Every WebSocket message is a JSON array of frames (a batch); each frame is an object whose
 `type` names it. One connection carries the frames of every device its driver serves.
 See PROTOCOL.md for the semantics; this module is the schema.
 """
@@ -15,7 +16,7 @@ import msgspec
 # ---- driver -> simulator ------------------------------------------------------------------
 
 
-class Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+class Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=True):
     req_id: str = ""
     """Echoed in the reply (`ok`, `error`, `pair_code`, `send_result`); empty: no reply wanted."""
 
@@ -167,5 +168,6 @@ batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 """Splits a message into its frames; each is decoded on its own, so one bad frame
 (or a frame type this side does not know yet) spoils only itself, not the batch."""
 driver_frame_decoder = msgspec.json.Decoder(DriverFrame)
+sim_frame_decoder = msgspec.json.Decoder(SimFrame)
 sim_batch_decoder = msgspec.json.Decoder(list[SimFrame])
 encoder = msgspec.json.Encoder()
