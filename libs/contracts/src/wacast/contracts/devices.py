@@ -87,9 +87,15 @@ class DeviceRenamed(DeviceEventBase, frozen=True, kw_only=True):
     name: str
 
 
+WARMUP_RAMP: tuple[int, ...] = (20, 40, 80, 150, 250, 400)
+"""Daily sends allowed to a device with `warmup` on its first, second, ... local day since
+it was first paired; from the day after the ramp on only its daily cap applies."""
+
+
 class DeviceLimitsChanged(DeviceEventBase, frozen=True, kw_only=True):
-    """Sending limits: at most `daily_cap` sends per local day (None: no cap); `warmup`
-    ramps a new number's daily volume up over its first days."""
+    """Sending limits: at most `daily_cap` sends per local day in the tenant's timezone
+    (None: the tenant's `device_daily_cap`; 0 sends nothing); `warmup` holds a newly paired
+    number to `WARMUP_RAMP` over its first days (the lower of ramp and cap applies)."""
 
     daily_cap: int | None = None
     warmup: bool = False

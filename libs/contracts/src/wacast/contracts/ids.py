@@ -36,3 +36,8 @@ def phone_key(tenant_id: str, phone: str) -> str:
     erasing a lead purges its claim subject too.
     """
     return "p" + _digest("phone", tenant_id, phone)
+
+
+def inbound_id(device_id: str, wa_message_id: str) -> str:
+    """An inbound message reported twice by the network is recorded once."""
+    return "i" + _digest("inbound", device_id, wa_message_id)

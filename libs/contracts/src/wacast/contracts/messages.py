@@ -16,10 +16,14 @@ Subjects, and who appends to them:
   lanes for a campaign, an enrollment or a lead; the gateway needs no other stream.
 - `fanout.<tenant>.<campaign>`: the campaign's fan-out cursor, appended in the same atomic
   batch as the send requests it covers.
+- `inbound.<tenant>.<lead or contact>`: what people wrote to the tenant's devices, by the
+  gateway, one subject per lead (or per unknown contact, keyed by `ids.phone_key`), so
+  that erasing a lead purges its conversation with one subject purge.
 
 Personal data: a send request carries the recipient's phone (`to`) and the rendered text,
-and a reply carries its text. Erasing a lead purges its `sendreq` and `msg` subjects along
-with its lead subject.
+a reply and an inbound message carry their text (and an inbound message its sender's
+phone). Erasing a lead purges its `sendreq`, `msg` and `inbound` subjects along with its
+lead subject.
 
 Status of a message: pending (`MessageAccepted`, or `MessageRetryScheduled`) -> queued
 (`MessageDispatching`, appended before the driver is called) -> sent -> delivered -> read;
@@ -231,6 +235,39 @@ class MessageReplied(MessageOutcomeBase, frozen=True, kw_only=True):
     wa_message_id: str = ""
 
 
+# -- inbound messages -------------------------------------------------------------------
+
+
+class InboundMessageReceived(Event, frozen=True, kw_only=True):
+    """Someone wrote to `device_id`.
+
+    `sender` is their phone in E.164; `contact_key` is `ids.phone_key(tenant, sender)`.
+    `lead_id` is the tenant's lead holding that phone ("" for an unknown contact: the
+    subject is then keyed by `contact_key`). `in_reply_to` is the latest message the device
+    sent this contact ("" when none is known), with its `origin` and `origin_id`.
+    `media_type`: "" for plain text, else `image`, `video`, `audio`, `document`, `sticker`
+    or `other` (the bytes are not kept). `inbound_id` is `ids.inbound_id(device, wa id)`,
+    so a message the network reports twice is recorded once.
+    """
+
+    subject_kind: ClassVar[str] = "inbound"
+
+    inbound_id: str
+    device_id: str
+    lead_id: str = ""
+    contact_key: str
+    sender: str
+    text: str = ""
+    media_type: str = ""
+    wa_message_id: str = ""
+    in_reply_to: str = ""
+    origin: Origin | None = None
+    origin_id: str = ""
+
+    def subject(self, topology: Topology) -> str:
+        return topology.inbound(self.tenant_id, self.lead_id or self.contact_key)
+
+
 # -- send controls ---------------------------------------------------------------------
 
 
@@ -300,6 +337,7 @@ MessageEvent = (
     | MessageRead
     | MessageFailed
     | MessageReplied
+    | InboundMessageReceived
     | SendsHeld
     | SendsReleased
     | SendsWithdrawn

@@ -60,10 +60,10 @@ MEDIA = StreamSpec(
 CAMPAIGNS = StreamSpec("CAMPAIGNS", ("campaign",), campaigns.CampaignEvent, "Campaign aggregates")
 MESSAGES = StreamSpec(
     "MESSAGES",
-    ("sendreq", "lane", "lanecp", "msg", "sendctl", "fanout"),
+    ("sendreq", "lane", "lanecp", "msg", "sendctl", "fanout", "inbound"),
     messages.MessageEvent,
-    "Send requests, device lanes and their checkpoints, message outcomes, send controls "
-    "and fan-out cursors",
+    "Send requests, device lanes and their checkpoints, message outcomes, send controls, "
+    "fan-out cursors and inbound messages",
 )
 SEQUENCES = StreamSpec(
     "SEQUENCES", ("sequence", "enrollment"), sequences.SequenceEvent, "Sequences and enrollments"

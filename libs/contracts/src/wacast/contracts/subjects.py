@@ -119,6 +119,10 @@ class Topology:
         """Outcomes of one message (sent, delivered, read, failed)."""
         return self.aggregate("msg", tenant_id, message_id)
 
+    def inbound(self, tenant_id: str, lead_or_contact: str) -> str:
+        """What a lead (or an unknown contact, by phone key) wrote to the tenant's devices."""
+        return self.aggregate("inbound", tenant_id, lead_or_contact)
+
     def send_control(self, tenant_id: str, scope: str, scope_id: str) -> str:
         """Holds, releases and withdrawals of waiting sends of a campaign, enrollment or lead."""
         return (

@@ -1,0 +1,1 @@
+"""Webhook delivery: signed, retried, logged and replayable; never in the send path."""
