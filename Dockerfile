@@ -26,6 +26,7 @@ COPY services/sequence-service/pyproject.toml services/sequence-service/
 COPY services/report-service/pyproject.toml services/report-service/
 COPY services/api-gateway/pyproject.toml services/api-gateway/
 COPY services/wa-simulator/pyproject.toml services/wa-simulator/
+COPY services/webhook-service/pyproject.toml services/webhook-service/
 RUN uv sync --frozen --no-dev --all-packages --no-install-workspace
 # Then the workspace members themselves, installed (not linked) into the virtualenv.
 COPY libs libs
