@@ -16,6 +16,7 @@ import typer
 
 from wacast.cli import (
     commands_backup,
+    commands_bench,
     commands_clock,
     commands_events,
     commands_leads,
@@ -69,6 +70,7 @@ def global_options(
 
 app.add_typer(commands_events.app, name="events")
 commands_backup.register(app)
+commands_bench.register(app)
 app.add_typer(commands_projections.app, name="projections")
 app.add_typer(commands_clock.app, name="clock")
 app.add_typer(commands_leads.app, name="leads")
