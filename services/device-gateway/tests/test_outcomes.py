@@ -250,6 +250,40 @@ async def test_a_withdrawn_campaign_cancels_what_waits_and_what_comes_later(
     assert fake.sends == ["m-0"]
 
 
+async def test_an_opted_in_lead_gets_new_messages_while_what_was_cancelled_stays_cancelled(
+    store: EventStore, streams: Topology, fake: FakeDriver, device: str
+) -> None:
+    async def control(event: m.SendControlEventBase, msg_id: str) -> None:
+        await store.append(event.subject(streams), [event], msg_id=msg_id, expected=None)
+
+    now = datetime.now(UTC)
+    await control(
+        m.SendsWithdrawn(
+            tenant_id=T, occurred_at=now, scope="lead", scope_id="lead-x", reason="opted_out"
+        ),
+        "w-lead",
+    )
+    await request_send(store, T, device, "m-1", pacing=NOW_PACING, lead_id="lead-x")
+
+    async def cancelled() -> bool:
+        events = await lane_events(store, streams, device)
+        return any(isinstance(e, m.MessageCancelled) for e in events)
+
+    await eventually(cancelled, 10, "the opted-out lead's message cancelled")
+    await control(
+        m.SendsReleased(tenant_id=T, occurred_at=now, scope="lead", scope_id="lead-x"), "r-lead"
+    )
+    await request_send(store, T, device, "m-2", pacing=NOW_PACING, lead_id="lead-x")
+
+    assert isinstance(await settled(store, "m-2"), m.MessageSent)
+    [gone] = [
+        e for e in await lane_events(store, streams, device) if isinstance(e, m.MessageCancelled)
+    ]
+    assert (gone.message_id, gone.reason) == ("m-1", "opted_out")
+    assert await final(store, "m-1") is None
+    assert fake.sends == ["m-2"]
+
+
 async def test_held_messages_wait_until_released(
     store: EventStore, streams: Topology, fake: FakeDriver, device: str
 ) -> None:

@@ -25,7 +25,7 @@ from wacast.contracts.commands import RegisterDevice, StartPairing
 from wacast.contracts.devices import DeviceEvent
 from wacast.contracts.streams import DEVICES, LEASES_BUCKET, MESSAGES
 from wacast.contracts.subjects import Topology
-from wacast.contracts.values import MessageContent, Pacing, RetryPolicy
+from wacast.contracts.values import MessageContent, Pacing, RetryPolicy, SendWindow
 from wacast.device_gateway.domain.device import Device, fold
 from wacast.device_gateway.gateway import Gateway
 from wacast.device_gateway.partitions import PARTITION
@@ -217,13 +217,15 @@ async def request_send(
     pacing: Pacing | None = None,
     campaign_id: str = "c1",
     retry: RetryPolicy | None = None,
+    lead_id: str = "",
+    window: SendWindow | None = None,
 ) -> int:
     """Append a campaign's send request (as the campaign service does); its sequence."""
     request = m.MessageRequested(
         tenant_id=tenant_id, occurred_at=datetime.now(UTC), message_id=message_id,
-        device_id=device_id, lead_id=f"l-{message_id}", origin="campaign", origin_id=campaign_id,
-        to=to, content=MessageContent(text=text), pacing=pacing or Pacing(),
-        retry=retry or RetryPolicy(),
+        device_id=device_id, lead_id=lead_id or f"l-{message_id}", origin="campaign",
+        origin_id=campaign_id, to=to, content=MessageContent(text=text),
+        pacing=pacing or Pacing(), retry=retry or RetryPolicy(), window=window,
     )  # fmt: skip
     appended = await store.append(
         request.subject(store.topology), [request], msg_id=f"req:{message_id}", expected=0
