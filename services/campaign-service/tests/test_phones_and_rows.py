@@ -78,3 +78,11 @@ def test_a_file_without_a_phone_column_is_refused() -> None:
     with pytest.raises(BadFile) as refused:
         columns_of(["name", "email"])
     assert refused.value.reason == "no_phone_column"
+
+
+def test_a_file_without_a_header_row_does_not_repeat_its_first_lead() -> None:
+    with pytest.raises(BadFile) as refused:
+        columns_of(["+14155550101", "Ana Lima"])
+    assert refused.value.reason == "no_phone_column"
+    assert "4155550101" not in refused.value.detail
+    assert "Ana" not in refused.value.detail

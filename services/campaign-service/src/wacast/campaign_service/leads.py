@@ -6,8 +6,11 @@ creations of one phone race, one wins, the other is told who has the phone. A cl
 without its lead (a crash between decisions cannot do that, but an erasure can) is reused
 by the next lead with that phone.
 
-Opting out and deleting also withdraw what waits in the gateway's lanes for the lead
-(`SendsWithdrawn`, scope lead); opting in again releases the scope.
+Opting out (by the API, or by writing an opt-out keyword: `keywords.py`) and deleting also
+withdraw what waits in the gateway's lanes for the lead (`SendsWithdrawn`, scope lead);
+opting in again releases the scope. The control follows the lead's state, compared with the
+last control on the lead's `sendctl` subject, so a decision whose control was lost in a
+crash gets it with the next try.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Literal, TypedDict
 
 from wacast.campaign_service.adapters.readmodel import NotCaughtUp
 from wacast.campaign_service.context import Deps, new_id, ok, subject_items
@@ -25,7 +29,13 @@ from wacast.campaign_service.domain.phone import InvalidPhone, normalize_phone
 from wacast.contracts import commands as cmd
 from wacast.contracts.base import Event, Reply
 from wacast.contracts.ids import campaign_message_id, phone_key
-from wacast.contracts.leads import LeadErased, LeadPhoneClaimed, LeadPhoneReleased
+from wacast.contracts.leads import (
+    LeadCreated,
+    LeadErased,
+    LeadPhoneClaimed,
+    LeadPhoneReleased,
+    LeadUpdated,
+)
 from wacast.contracts.messages import SendControlEventBase, SendsReleased, SendsWithdrawn
 from wacast.contracts.streams import LEADS, MESSAGES
 from wacast.runtime.eventstore import MAX_BATCH, Append, retry_on_conflict
@@ -175,12 +185,24 @@ class LeadCommands:
         reply = await self._decide(
             c.tenant_id, c.lead_id, lambda x, now: rules.opt_out(x, now, c.reason)
         )
-        await self._control(c.tenant_id, c.lead_id, reply, withdraw="opted_out")
+        await self.control_sends(c.tenant_id, c.lead_id)
+        return reply
+
+    async def opt_out_by_keyword(
+        self, tenant_id: str, lead_id: str, keyword: str, written_at: datetime
+    ) -> Reply:
+        """The lead wrote `keyword` at `written_at`: the same path as the API's opt-out."""
+        reply = await self._decide(
+            tenant_id,
+            lead_id,
+            lambda x, now: rules.opt_out_by_keyword(x, now, keyword, written_at),
+        )
+        await self.control_sends(tenant_id, lead_id)
         return reply
 
     async def opt_in(self, c: cmd.OptInLead) -> Reply:
         reply = await self._decide(c.tenant_id, c.lead_id, rules.opt_in)
-        await self._control(c.tenant_id, c.lead_id, reply, withdraw="")
+        await self.control_sends(c.tenant_id, c.lead_id)
         return reply
 
     async def delete(self, c: cmd.DeleteLead) -> Reply:
@@ -192,44 +214,56 @@ class LeadCommands:
             return await self._append(lead, events, release if events else [])
 
         reply = await retry_on_conflict(attempt)
-        await self._control(c.tenant_id, c.lead_id, reply, withdraw="lead_deleted")
+        await self.control_sends(c.tenant_id, c.lead_id)
         return reply
 
     async def erase(self, c: cmd.EraseLead) -> Reply:
-        """Delete, leave a bare `LeadErased`, then purge the lead's personal data: its
-        subject's earlier events, its phone claim, its campaign messages."""
+        """Delete, leave a bare `LeadErased`, then purge the lead's personal data: the claims
+        and inbound conversations of every phone it had, its inbound conversation, its
+        campaign messages, and last its subject's earlier events (which name its phones, so a
+        retry after a crash half-way still finds them)."""
         t, lead_id = c.tenant_id, c.lead_id
-        lead = await self.deps.lead(t, lead_id)
-        if lead.erased:
-            return ok(None, LEADS, lead_id, erased=True)
-        phone = lead.phone
-        await self.delete(cmd.DeleteLead(tenant_id=t, lead_id=lead_id))
-        lead = await self.deps.lead(t, lead_id)
-        erased = LeadErased(tenant_id=t, occurred_at=self.deps.clock.now(), lead_id=lead_id)
-        subject = erased.subject(self.deps.topology)
-        done = await self.deps.store.append(
-            subject, [erased], msg_id=f"{lead_id}.erased", expected=lead.seq
-        )
-        await self._purge(t, lead_id, subject, phone)
+        history = await self.deps.store.load(LEADS, self.deps.topology.lead(t, lead_id))
+        lead = rules.replay(t, lead_id, ((s.seq, s.event) for s in history))
+        if not lead.exists:
+            raise not_found("lead", lead_id)
+        phones = {
+            s.event.phone
+            for s in history
+            if isinstance(s.event, LeadCreated | LeadUpdated) and s.event.phone
+        }
+        done = None
+        if not lead.erased:
+            await self.delete(cmd.DeleteLead(tenant_id=t, lead_id=lead_id))
+            lead = await self.deps.lead(t, lead_id)
+            erased = LeadErased(tenant_id=t, occurred_at=self.deps.clock.now(), lead_id=lead_id)
+            done = await self.deps.store.append(
+                erased.subject(self.deps.topology),
+                [erased],
+                msg_id=f"{lead_id}.erased",
+                expected=lead.seq,
+            )
+        await self._purge(t, lead_id, phones)
         return ok(done, LEADS, lead_id, erased=True)
 
-    async def _purge(self, tenant_id: str, lead_id: str, subject: str, phone: str) -> None:
+    async def _purge(self, tenant_id: str, lead_id: str, phones: set[str]) -> None:
         js, topology = self.deps.store.js, self.deps.topology
-        await js.purge_stream(LEADS.name(topology), subject=subject, keep=1)
-        claim = await self.deps.claim(tenant_id, phone_key(tenant_id, phone))
-        keep = 0 if claim.lead_id in ("", lead_id) else 1
-        await js.purge_stream(
-            LEADS.name(topology),
-            subject=topology.lead_phone(tenant_id, claim.phone_key),
-            keep=keep or None,
-        )
+        leads, messages = LEADS.name(topology), MESSAGES.name(topology)
+        for phone in sorted(phones):
+            claim = await self.deps.claim(tenant_id, phone_key(tenant_id, phone))
+            keep = 0 if claim.lead_id in ("", lead_id) else 1  # 1: another lead holds it now
+            subject = topology.lead_phone(tenant_id, claim.phone_key)
+            await js.purge_stream(leads, subject=subject, keep=keep or None)
+            await js.purge_stream(messages, subject=topology.inbound(tenant_id, claim.phone_key))
+        await js.purge_stream(messages, subject=topology.inbound(tenant_id, lead_id))
         for campaign_id in await self.deps.reads.campaign_ids(tenant_id):
             message_id = campaign_message_id(campaign_id, lead_id)
             for pattern in (
                 f"{topology.prefix}.sendreq.*.{tenant_id}.*.{message_id}",
                 topology.message(tenant_id, message_id),
             ):
-                await js.purge_stream(MESSAGES.name(topology), subject=pattern)
+                await js.purge_stream(messages, subject=pattern)
+        await js.purge_stream(leads, subject=topology.lead(tenant_id, lead_id), keep=1)
 
     async def _decide(self, tenant_id: str, lead_id: str, rule: Rule) -> Reply:
         async def attempt() -> Reply:
@@ -238,28 +272,45 @@ class LeadCommands:
 
         return await retry_on_conflict(attempt)
 
-    async def _control(self, tenant_id: str, lead_id: str, reply: Reply, withdraw: str) -> None:
-        """Withdraw (or release) what waits in lanes for the lead, once per decision."""
-        if not reply.ok or not reply.seq:
-            return
-        now = self.deps.clock.now()
-        event: SendControlEventBase = (
-            SendsWithdrawn(
-                tenant_id=tenant_id,
-                occurred_at=now,
-                scope="lead",
-                scope_id=lead_id,
-                reason=withdraw,
+    async def control_sends(self, tenant_id: str, lead_id: str) -> None:
+        """What waits in lanes for the lead follows its state: withdrawn while it is opted out
+        or deleted, released once it opted in again. Nothing when the last control says so
+        already, so calling it again (a retried command, a redelivered keyword) adds nothing."""
+
+        async def attempt() -> None:
+            lead = await self.deps.lead(tenant_id, lead_id)
+            if not lead.exists:
+                return
+            subject = self.deps.topology.send_control(tenant_id, "lead", lead_id)
+            seq, last = await self.deps.last(MESSAGES, subject)
+            scope: _LeadScope = {
+                "tenant_id": tenant_id,
+                "occurred_at": self.deps.clock.now(),
+                "scope": "lead",
+                "scope_id": lead_id,
+            }
+            wanted: SendControlEventBase
+            if lead.deleted or lead.opted_out:
+                if isinstance(last, SendsWithdrawn):
+                    return
+                reason = "lead_deleted" if lead.deleted else "opted_out"
+                wanted = SendsWithdrawn(**scope, reason=reason)
+            elif isinstance(last, SendsWithdrawn):
+                wanted = SendsReleased(**scope)
+            else:
+                return
+            await self.deps.store.append(
+                subject, [wanted], msg_id=f"{lead_id}.ctl.{lead.seq}", expected=seq
             )
-            if withdraw
-            else SendsReleased(tenant_id=tenant_id, occurred_at=now, scope="lead", scope_id=lead_id)
-        )
-        await self.deps.store.append(
-            event.subject(self.deps.topology),
-            [event],
-            msg_id=f"{lead_id}.ctl.{reply.seq}",
-            expected=None,
-        )
+
+        await retry_on_conflict(attempt)
+
+
+class _LeadScope(TypedDict):
+    tenant_id: str
+    occurred_at: datetime
+    scope: Literal["lead"]
+    scope_id: str
 
 
 def claim_item(deps: Deps, tenant_id: str, claim: rules.Claim, lead_id: str) -> Append:

@@ -6,7 +6,8 @@ Background work of a replica:
 - the scheduler (due campaigns trigger) and completion (completed, finished);
 - fan-outs and imports as jobs, started where they are decided and taken over by any
   replica when nobody advances them (`Adopter`, every `adopt_seconds`);
-- durable consumers: device deletions cascade to leads; campaign status to send controls.
+- durable consumers: device deletions cascade to leads; campaign status to send controls;
+  what leads write, to opt-outs by keyword.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from wacast.campaign_service.imports import Imports
 from wacast.campaign_service.jobs import Adopter, Jobs, Signal, Work
 from wacast.campaign_service.leads import LeadCommands
 from wacast.campaign_service.media import MediaCommands
+from wacast.campaign_service.optout import OptOutKeywords
 from wacast.campaign_service.reactions import DeviceCascade, SendControls
 from wacast.campaign_service.schedule import Scheduler
 from wacast.campaign_service.settings import Settings, allowlist_entries
@@ -126,6 +128,7 @@ class CampaignService:
         ]
         self.cascade = DeviceCascade(self.deps)
         self.controls = SendControls(self.deps)
+        self.keywords = OptOutKeywords(self.deps, self.leads)
 
     async def handle(self, command: Command) -> Reply:
         return await self.handlers.handle(command)
@@ -146,7 +149,7 @@ class CampaignService:
         return await self.deps.store.last_seq(MESSAGES, subject)
 
     def register(self, broker: NatsBroker) -> None:
-        """Commands, and the durable consumers of device and campaign events."""
+        """Commands, and the durable consumers of device, campaign and inbound events."""
         serve_commands(
             broker,
             self.topology,
@@ -158,6 +161,7 @@ class CampaignService:
         for spec, kind, durable, handle in (
             (DEVICES, "device", "campaigns-device-cascade", self.cascade.handle),
             (CAMPAIGNS, "campaign", "campaigns-send-controls", self.controls.handle),
+            (MESSAGES, "inbound", "campaigns-opt-out-keywords", self.keywords.handle),
         ):
             consume_events(
                 broker,

@@ -51,6 +51,8 @@ class Lead:
     tags: tuple[str, ...] = ()
     attributes: Mapping[str, str] = field(default_factory=dict)
     opted_out: bool = False
+    opted_in_at: datetime | None = None
+    """When it last opted in again: an opt-out keyword written before then does not count."""
 
 
 def evolve(lead: Lead, event: Event, seq: int) -> Lead:
@@ -83,7 +85,7 @@ def evolve(lead: Lead, event: Event, seq: int) -> Lead:
         case LeadOptedOut():
             return replace(lead, opted_out=True)
         case LeadOptedIn():
-            return replace(lead, opted_out=False)
+            return replace(lead, opted_out=False, opted_in_at=event.occurred_at)
         case LeadDeleted():
             return replace(lead, deleted=True)
         case LeadErased():
@@ -241,6 +243,27 @@ def opt_out(lead: Lead, now: datetime, reason: str) -> list[Event]:
         return []
     return [
         LeadOptedOut(tenant_id=lead.tenant_id, occurred_at=now, lead_id=lead.lead_id, reason=reason)
+    ]
+
+
+def opt_out_by_keyword(
+    lead: Lead, now: datetime, keyword: str, written_at: datetime
+) -> list[Event]:
+    """The lead wrote an opt-out keyword at `written_at`. Nothing for a lead that is gone or
+    opted out already, nor for a message written before its latest opt-in: only an explicit
+    opt-in brings a lead back, and an old message delivered again must not undo it."""
+    if not lead.exists or lead.deleted or lead.opted_out:
+        return []
+    if lead.opted_in_at is not None and written_at <= lead.opted_in_at:
+        return []
+    return [
+        LeadOptedOut(
+            tenant_id=lead.tenant_id,
+            occurred_at=now,
+            lead_id=lead.lead_id,
+            reason=keyword,
+            source="keyword",
+        )
     ]
 
 

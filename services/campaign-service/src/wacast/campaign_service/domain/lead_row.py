@@ -76,9 +76,12 @@ def columns_of(header: list[str]) -> Columns:
             found[field] = i
         elif key := attribute_key(raw):
             attributes.append((i, key))
-    if "phone" not in found:
-        shown = ", ".join(h.strip() for h in header)[:300]
-        raise BadFile("no_phone_column", f"no phone column among: {shown}")
+    if "phone" not in found:  # the header is not shown: a file without one starts with a lead
+        names = ", ".join(_ALIASES["phone"][:4])
+        raise BadFile(
+            "no_phone_column",
+            f"none of the {len(header)} columns of the first row is a phone column ({names}...)",
+        )
     return Columns(attributes=tuple(attributes), **found)
 
 
