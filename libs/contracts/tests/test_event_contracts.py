@@ -33,6 +33,7 @@ from wacast.contracts import messages as m
 from wacast.contracts import sequences as s
 from wacast.contracts import streams
 from wacast.contracts import tenants as tn
+from wacast.contracts import webhooks as wh
 from wacast.contracts.base import Event, encode
 from wacast.contracts.subjects import Topology
 from wacast.contracts.values import (
@@ -91,6 +92,14 @@ def _examples() -> list[Event]:
     ctl = {**e, "scope": "campaign", "scope_id": CAMP}
     seq = {**e, "sequence_id": SEQ}
     enr = {**e, "enrollment_id": ENR, "sequence_id": SEQ}
+    hook = {**e, "webhook_id": "wh_01"}
+    dlv = {
+        **hook,
+        "delivery_id": "dlv_01",
+        "source_stream": "MESSAGES",
+        "source_seq": 42,
+        "event_type": "message.sent",
+    }
     return [
         # devices
         d.DeviceRegistered(**dev, name="Sales 1", driver="whatsapp"),
@@ -315,6 +324,22 @@ def _examples() -> list[Event]:
             expires_at=LATER,
         ),
         tn.ApiKeyRevoked(**e, key_id="key_01", reason="leaked"),
+        # webhooks
+        wh.WebhookCreated(
+            **hook,
+            url="https://crm.example.com/hooks/wacast",
+            event_types=["message.sent", "message.failed"],
+            secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            description="CRM sync",
+        ),
+        wh.WebhookDeleted(**hook),
+        wh.WebhookDeliveryQueued(**dlv, resource=f"message:{MSG}"),
+        wh.WebhookDeliveryAttempted(
+            **dlv, attempt=1, status_code=503, error="", duration_ms=120, retry_at=LATER
+        ),
+        wh.WebhookDelivered(**dlv, attempt=2, status_code=200, duration_ms=85),
+        wh.WebhookDeliveryDead(**dlv, attempts=8, status_code=0, error="timed out after 10 s"),
+        wh.WebhookReplayRequested(**dlv),
     ]
 
 

@@ -5,7 +5,8 @@
 - one module per stream, each exporting a tagged union of its events: `devices`
   (`DeviceEvent`), `leads` (`LeadEvent`), `media` (`MediaEvent`), `campaigns`
   (`CampaignEvent`), `messages` (`MessageEvent`), `sequences` (`SequenceEvent`),
-  `tenants` (`TenantEvent`).
+  `tenants` (`TenantEvent`), `webhooks` (`WebhookEvent`; also the public event types
+  endpoints subscribe to, and the webhook commands and queries).
 - `commands`: what each owner accepts, one union per owner.
 - `subjects`: subject and stream names (`Topology`), partitions of send requests.
 - `streams`: which subjects each stream holds, its config, its decoder.

@@ -28,6 +28,7 @@ from wacast.contracts.values import (
     Trigger,
     check_steps,
 )
+from wacast.contracts.webhooks import CreateWebhook, DeleteWebhook, ReplayWebhookDelivery
 
 # -- device-gateway --------------------------------------------------------------------
 
@@ -401,6 +402,10 @@ class RevokeApiKey(Command, frozen=True, kw_only=True):
 
 TenantCommand = CreateTenant | ChangeTenantSettings | IssueApiKey | RevokeApiKey
 
+# -- webhook-service (the commands live in `webhooks`) ---------------------------------
+
+WebhookCommand = CreateWebhook | DeleteWebhook | ReplayWebhookDelivery
+
 # -- routing ---------------------------------------------------------------------------
 
 OWNERS: dict[str, Any] = {
@@ -408,6 +413,7 @@ OWNERS: dict[str, Any] = {
     "campaigns": CampaignCommand,
     "sequences": SequenceCommand,
     "tenants": TenantCommand,
+    "webhooks": WebhookCommand,
 }
 """Command union of each owner, keyed by the owner's token in command subjects."""
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from wacast.contracts import campaigns, devices, leads, media, messages, sequences, tenants
+from wacast.contracts import (
+    campaigns,
+    devices,
+    leads,
+    media,
+    messages,
+    sequences,
+    tenants,
+    webhooks,
+)
 from wacast.contracts.subjects import Topology
 from wacast.contracts.versioning import StreamCodec
 
@@ -69,8 +78,23 @@ SEQUENCES = StreamSpec(
     "SEQUENCES", ("sequence", "enrollment"), sequences.SequenceEvent, "Sequences and enrollments"
 )
 TENANTS = StreamSpec("TENANTS", ("tenant", "apikey"), tenants.TenantEvent, "Tenants and API keys")
+WEBHOOKS = StreamSpec(
+    "WEBHOOKS",
+    ("webhook", "whdelivery"),
+    webhooks.WebhookEvent,
+    "Webhook endpoints and the log of deliveries to them (source events by reference)",
+)
 
-ALL: tuple[StreamSpec, ...] = (DEVICES, LEADS, MEDIA, CAMPAIGNS, MESSAGES, SEQUENCES, TENANTS)
+ALL: tuple[StreamSpec, ...] = (
+    DEVICES,
+    LEADS,
+    MEDIA,
+    CAMPAIGNS,
+    MESSAGES,
+    SEQUENCES,
+    TENANTS,
+    WEBHOOKS,
+)
 BY_KEY: dict[str, StreamSpec] = {spec.key: spec for spec in ALL}
 BY_KIND: dict[str, StreamSpec] = {kind: spec for spec in ALL for kind in spec.kinds}
 """Which stream holds a subject kind, e.g. `BY_KIND[event.subject_kind]`."""

@@ -134,6 +134,14 @@ class Topology:
         """Fan-out cursor of a campaign; shares the message stream so batches are atomic."""
         return self.aggregate("fanout", tenant_id, campaign_id)
 
+    # webhooks -------------------------------------------------------------
+    def webhook(self, tenant_id: str, webhook_id: str) -> str:
+        return self.aggregate("webhook", tenant_id, webhook_id)
+
+    def webhook_delivery(self, tenant_id: str, delivery_id: str) -> str:
+        """The log of one source event's delivery to one endpoint."""
+        return self.aggregate("whdelivery", tenant_id, delivery_id)
+
     # everything else ------------------------------------------------------
     def dead_letter(self, stream: str, consumer: str) -> str:
         return f"{self.prefix}.dlq.{stream}.{consumer}"

@@ -55,6 +55,8 @@ SUBJECTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "enrollment": ("enrollment", ("tenant_id", "enrollment_id")),
     "tenant": ("tenant", ("tenant_id",)),
     "apikey": ("api_key", ("key_id",)),
+    "webhook": ("webhook", ("tenant_id", "webhook_id")),
+    "whdelivery": ("webhook_delivery", ("tenant_id", "delivery_id")),
 }
 """Subject kind -> the `Topology` method that builds its subjects, and its arguments."""
 
@@ -75,6 +77,8 @@ PARAMETERS: dict[str, str] = {
     "sequence_id": "A sequence.",
     "enrollment_id": "An enrollment: hash(sequence, lead, n).",
     "key_id": "An API key's id.",
+    "webhook_id": "A webhook endpoint.",
+    "delivery_id": "One source event's delivery to one endpoint: hash(webhook, stream, seq).",
     "stream": "Name of the stream the dead message came from.",
     "consumer": "Name of the consumer that gave up on it.",
     "command": "The command's type name.",
