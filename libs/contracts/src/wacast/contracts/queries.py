@@ -44,6 +44,7 @@ DEVICE_IMPACT = "reports.device_impact"
 LEADS = "reports.leads"
 LEAD = "reports.lead"
 LEAD_IMPORT = "reports.lead_import"
+LEAD_CONVERSATION = "reports.lead_conversation"
 MEDIA_LIST = "reports.media_list"
 MEDIA = "reports.media"
 CAMPAIGNS = "reports.campaigns"
@@ -61,6 +62,7 @@ REPORT_QUERIES = (
     LEADS,
     LEAD,
     LEAD_IMPORT,
+    LEAD_CONVERSATION,
     MEDIA_LIST,
     MEDIA,
     CAMPAIGNS,
@@ -96,6 +98,8 @@ MessageFilter = Literal["pending", "success", "failed", "queued", "sent", "deliv
 SequenceStatus = Literal["draft", "active", "paused", "archived"]
 EnrollmentStatus = Literal["active", "paused", "completed", "failed", "removed"]
 ImportStatus = Literal["running", "completed", "failed"]
+ConversationStatus = Literal["pending", "queued", "sent", "delivered", "read", "failed", "received"]
+"""An outbound message's status, or `received` for what the lead wrote."""
 
 # -- requests --------------------------------------------------------------------------
 
@@ -140,6 +144,20 @@ class ListLeads(Paged, frozen=True, kw_only=True):
     device_id: str = ""
     search: str = ""
     opted_out: bool | None = None
+
+
+class GetLeadConversation(Query, frozen=True, kw_only=True):
+    """A lead's conversation, newest page first: each page is in time order (oldest first),
+    and `cursor` (a page's `next_cursor`) reaches further back in time."""
+
+    lead_id: str
+    cursor: str = ""
+    limit: int = 50
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be 1-{MAX_LIMIT}")
 
 
 class GetLeadImport(Query, frozen=True, kw_only=True):
@@ -296,6 +314,38 @@ class LeadDetail(Lead, frozen=True, kw_only=True):
 
     messages: list[MessageRow] = msgspec.field(default_factory=list)
     enrollments: list[Enrollment] = msgspec.field(default_factory=list)
+
+
+class ConversationEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One message of a conversation.
+
+    `outbound`: a campaign or sequence message to the lead (`id` is the message id; `at` is
+    when it was sent, or requested while it was not); `inbound`: what the lead wrote (`id` is
+    the inbound id, `at` when it arrived, `in_reply_to` the message it answers, if known).
+    `media_type` is the attachment's kind ("" for text only)."""
+
+    id: str
+    direction: Literal["outbound", "inbound"]
+    at: datetime
+    text: str = ""
+    media_type: str = ""
+    media_id: str = ""
+    status: ConversationStatus
+    reason: str = ""
+    device_id: str
+    origin: Origin | None = None
+    campaign_id: str = ""
+    sequence_id: str = ""
+    enrollment_id: str = ""
+    in_reply_to: str = ""
+
+
+class ConversationPage(msgspec.Struct, frozen=True, kw_only=True):
+    """`items` oldest first; `next_cursor` pages to older messages (None: none older)."""
+
+    lead_id: str
+    items: list[ConversationEntry]
+    next_cursor: str | None = None
 
 
 class LeadImport(msgspec.Struct, frozen=True, kw_only=True):
@@ -507,10 +557,19 @@ class LiveSequenceProgress(Live, frozen=True, kw_only=True, tag="sequence.progre
     progress: SequenceProgress
 
 
+class LiveLead(Live, frozen=True, kw_only=True, tag="lead"):
+    """A lead changed (opted out, status, ...) or wrote a message: read it again. A hint
+    published by the report-service at most about once a second per lead, ids only."""
+
+    lead_id: str
+
+
 class LiveHeartbeat(Live, frozen=True, kw_only=True, tag="heartbeat"):
     """Sent to each WebSocket client when nothing else was, so idle sockets stay open."""
 
 
-LiveUpdate = DeviceQr | LiveDevice | LiveCampaign | LiveCampaignProgress | LiveSequenceProgress
+LiveUpdate = (
+    DeviceQr | LiveDevice | LiveCampaign | LiveCampaignProgress | LiveSequenceProgress | LiveLead
+)
 """What travels on the live subject: linking prompts (`devices.DeviceQr`, from the
 device-gateway) and the updates above. Heartbeats are made per WebSocket, not published."""

@@ -19,7 +19,15 @@ from wacast.contracts import queries as q
 from wacast.contracts.base import Reply
 from wacast.contracts.streams import BY_KEY
 from wacast.contracts.subjects import Topology
-from wacast.report_service.queries import campaigns, devices, leads, media, overview, sequences
+from wacast.report_service.queries import (
+    campaigns,
+    conversations,
+    devices,
+    leads,
+    media,
+    overview,
+    sequences,
+)
 from wacast.report_service.queries.common import BadRequest, NotFound
 from wacast.runtime.clock import Clock
 from wacast.runtime.commands import problem, serve_query
@@ -86,6 +94,12 @@ class Reader:
             (q.LEADS, q.ListLeads, "LEADS", leads.list_leads),
             (q.LEAD, q.GetOne, "LEADS", leads.get_lead),
             (q.LEAD_IMPORT, q.GetLeadImport, "LEADS", leads.get_import),
+            (
+                q.LEAD_CONVERSATION,
+                q.GetLeadConversation,
+                "MESSAGES",
+                conversations.get_conversation,
+            ),
             (q.MEDIA_LIST, q.ListMedia, "MEDIA", media.list_media),
             (q.MEDIA, q.GetOne, "MEDIA", media.get_media),
             (

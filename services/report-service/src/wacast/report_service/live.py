@@ -1,4 +1,5 @@
-"""Live progress: campaign and sequence counts published on the tenant's live subject.
+"""Live progress: campaign and sequence counts published on the tenant's live subject, and
+a `LiveLead` hint for each lead that changed or wrote.
 
 The projection remembers what moved; about once a second the counts of those campaigns and
 sequences are read back (committed data only) and published on core NATS, where the
@@ -36,9 +37,12 @@ async def publish_progress(
 ) -> None:
     """Publish what moved since the last call."""
     moved_campaigns, moved_sequences = projection.take_moved()
+    now = clock.now()
+    for tenant_id, lead_id in sorted(projection.take_moved_leads()):
+        hint = q.LiveLead(at=now, lead_id=lead_id)
+        await nc.publish(topology.live(tenant_id), encode(hint))
     if not moved_campaigns and not moved_sequences:
         return
-    now = clock.now()
     async with pool.acquire() as conn:
         for tenant_id, campaign_id in sorted(moved_campaigns):
             try:

@@ -21,6 +21,7 @@ from wacast.contracts.streams import (
 )
 from wacast.report_service.projections import (
     campaigns,
+    conversations,
     devices,
     leads,
     media,
@@ -35,11 +36,13 @@ from wacast.runtime.registry import ProjectionRegistration
 
 NAME = "reports"
 SCHEMA = "reports"
+MOVED_LEADS = 1000
+"""Leads remembered for live hints between two ticks; more (a bulk change) are not hinted."""
 
 
 class Reports:
-    """Applies each stream's batches to its tables; remembers which campaigns and sequences
-    moved, so that live progress can be published for them (a hint, not state)."""
+    """Applies each stream's batches to its tables; remembers which campaigns, sequences and
+    leads moved, so that live progress can be published for them (a hint, not state)."""
 
     name = NAME
     streams: Sequence[StreamSpec] = (DEVICES, TENANTS, LEADS, MEDIA, CAMPAIGNS, SEQUENCES, MESSAGES)
@@ -47,6 +50,7 @@ class Reports:
     def __init__(self) -> None:
         self.moved_campaigns: set[Key] = set()
         self.moved_sequences: set[Key] = set()
+        self.moved_leads: set[Key] = set()
 
     async def migrate(self, conn: DbConnection) -> None:
         await conn.execute(DDL)
@@ -58,7 +62,7 @@ class Reports:
         elif stream == TENANTS.key:
             await tenants.apply(conn, batch)
         elif stream == LEADS.key:
-            await leads.apply(conn, batch)
+            self._leads_moved(await leads.apply(conn, batch))
         elif stream == MEDIA.key:
             await media.apply(conn, batch)
         elif stream == CAMPAIGNS.key:
@@ -67,11 +71,21 @@ class Reports:
             self.moved_sequences |= await sequences.apply(conn, batch)
         elif stream == MESSAGES.key:
             self.moved_campaigns |= await messages.apply(conn, batch)
+            self._leads_moved(await conversations.apply(conn, batch))
+
+    def _leads_moved(self, keys: set[Key]) -> None:
+        room = MOVED_LEADS - len(self.moved_leads)
+        if room > 0:
+            self.moved_leads.update(list(keys)[:room])
 
     def take_moved(self) -> tuple[set[Key], set[Key]]:
         campaigns_, sequences_ = self.moved_campaigns, self.moved_sequences
         self.moved_campaigns, self.moved_sequences = set(), set()
         return campaigns_, sequences_
+
+    def take_moved_leads(self) -> set[Key]:
+        moved, self.moved_leads = self.moved_leads, set()
+        return moved
 
 
 REGISTRATIONS = [

@@ -138,7 +138,7 @@ async def delete_devices(conn: DbConnection, deleted: dict[Key, Envelope]) -> No
         tenants,
         ids,
     )
-    for table in ("devices", "messages", "campaign_counts", "device_sends"):
+    for table in ("devices", "messages", "inbound_messages", "campaign_counts", "device_sends"):
         await conn.execute(f"DELETE FROM {table} t USING {pairs} WHERE {match}", tenants, ids)
     await refresh_activity(conn, {(r[0], r[1]) for r in campaigns})
     await conn.execute(

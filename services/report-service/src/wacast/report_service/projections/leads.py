@@ -2,7 +2,8 @@
 
 A lead deleted by request stays as a hidden row (`deleted_at`) so that old message lists
 still show whom they went to; a lead deleted with its device is removed. An erased lead
-loses every row in every table and is tombstoned, so a replay never brings it back.
+loses every row in every table (its conversation too, and what its phone wrote as an unknown
+contact) and is tombstoned, so a replay never brings it back.
 A lead whose device was deleted is `gone` (hidden), whichever stream was applied first.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from wacast.contracts import leads as ld
-from wacast.report_service.projections import messages
+from wacast.report_service.projections import conversations, messages
 from wacast.report_service.projections.tables import (
     Key,
     Row,
@@ -131,16 +132,31 @@ def evolve(row: Row, event: ld.LeadEvent) -> None:
         row["deleted_at"] = at
 
 
-async def apply(conn: DbConnection, batch: Sequence[Envelope]) -> None:
+CHANGES = (
+    ld.LeadUpdated,
+    ld.LeadStatusChanged,
+    ld.LeadTagsChanged,
+    ld.LeadDeviceAssigned,
+    ld.LeadOptedOut,
+    ld.LeadOptedIn,
+    ld.LeadDeleted,
+)
+"""Changes of an existing lead that an open lead page shows (see `LiveLead`)."""
+
+
+async def apply(conn: DbConnection, batch: Sequence[Envelope]) -> set[Key]:
+    """Apply a batch; returns the (tenant, lead) pairs that changed (not created)."""
     lead_events = [e for e in batch if isinstance(e.event, LEAD_EVENTS)]
     import_events = [e for e in batch if isinstance(e.event, IMPORT_EVENTS)]
+    changed: set[Key] = set()
     if lead_events:
-        await apply_leads(conn, lead_events)
+        changed = await apply_leads(conn, lead_events)
     if import_events:
         await apply_imports(conn, import_events)
+    return changed
 
 
-async def apply_leads(conn: DbConnection, batch: Sequence[Envelope]) -> None:
+async def apply_leads(conn: DbConnection, batch: Sequence[Envelope]) -> set[Key]:
     erasing = any(isinstance(e.event, ld.LeadErased) for e in batch)
     await (lock_exclusive if erasing else lock_shared)(conn)
     keys = {(e.event.tenant_id, e.event.lead_id) for e in batch}  # type: ignore[attr-defined]
@@ -154,6 +170,8 @@ async def apply_leads(conn: DbConnection, batch: Sequence[Envelope]) -> None:
     deleted_devices = await tombstoned(conn, "deleted_devices", "device_id", devices)
     removed: set[Key] = set()
     newly_erased: set[Key] = set()
+    phones: list[tuple[str, str]] = []
+    changed: set[Key] = set()
     for env in batch:
         event: ld.LeadEvent = env.event  # type: ignore[assignment]
         key = (event.tenant_id, event.lead_id)  # type: ignore[union-attr]
@@ -161,8 +179,12 @@ async def apply_leads(conn: DbConnection, batch: Sequence[Envelope]) -> None:
             continue
         if isinstance(event, ld.LeadErased):
             newly_erased.add(key)
-            rows.pop(key, None)
+            gone = rows.pop(key, None)
+            if gone is not None:
+                phones.append((key[0], gone["phone"]))
             continue
+        if isinstance(event, CHANGES):
+            changed.add(key)
         if isinstance(event, ld.LeadCreated):
             if key in rows:
                 continue
@@ -182,11 +204,13 @@ async def apply_leads(conn: DbConnection, batch: Sequence[Envelope]) -> None:
     await LEADS.upsert(conn, rows.values())
     await LEADS.delete(conn, removed | newly_erased)
     if newly_erased:
-        await erase(conn, newly_erased)
+        await erase(conn, newly_erased, phones)
+    return changed - newly_erased
 
 
-async def erase(conn: DbConnection, keys: set[Key]) -> None:
-    """Every row of these leads goes; the tombstone keeps replays from storing them again."""
+async def erase(conn: DbConnection, keys: set[Key], phones: list[tuple[str, str]]) -> None:
+    """Every row of these leads goes, with what their phones (`(tenant, phone)`) wrote as
+    unknown contacts; the tombstone keeps replays from storing them again."""
     tenants = [k[0] for k in keys]
     ids = [k[1] for k in keys]
     await conn.execute(
@@ -202,6 +226,7 @@ async def erase(conn: DbConnection, keys: set[Key]) -> None:
         ids,
     )
     await messages.forget_leads(conn, tenants, ids)
+    await conversations.forget_leads(conn, tenants, ids, phones)
 
 
 def import_started(event: ld.LeadImportStarted) -> Row:

@@ -1,5 +1,9 @@
 """The read-model tables. Created in the projection's schema (search_path set by the runner).
 
+`inbound_messages` holds what people wrote: a lead's by lead id (its conversation is that
+table and `messages`, merged at query time), an unknown contact's by contact key with the
+sender's phone (the only inbound rows that keep a phone).
+
 Rows never hold what another stream decides: cross-stream joins (lead names in a message
 list, device names in a report) happen at query time. Two tombstone tables make the result
 independent of the order in which streams are replayed: `deleted_devices` (a deleted
@@ -218,6 +222,28 @@ CREATE INDEX IF NOT EXISTS messages_of_sequence ON messages (tenant_id, sequence
 CREATE INDEX IF NOT EXISTS messages_of_lead ON messages (tenant_id, lead_id, seq);
 CREATE INDEX IF NOT EXISTS messages_of_device ON messages (tenant_id, device_id);
 
+CREATE TABLE IF NOT EXISTS inbound_messages (
+    tenant_id text NOT NULL,
+    inbound_id text NOT NULL,
+    seq bigint NOT NULL,
+    lead_id text NOT NULL DEFAULT '',
+    contact_key text NOT NULL,
+    sender text NOT NULL DEFAULT '',
+    device_id text NOT NULL,
+    text text NOT NULL DEFAULT '',
+    media_type text NOT NULL DEFAULT '',
+    in_reply_to text NOT NULL DEFAULT '',
+    origin text,
+    origin_id text NOT NULL DEFAULT '',
+    received_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, inbound_id)
+);
+CREATE INDEX IF NOT EXISTS inbound_of_lead ON inbound_messages (tenant_id, lead_id, received_at)
+    WHERE lead_id <> '';
+CREATE INDEX IF NOT EXISTS inbound_of_contact ON inbound_messages (tenant_id, contact_key)
+    WHERE lead_id = '';
+CREATE INDEX IF NOT EXISTS inbound_of_device ON inbound_messages (tenant_id, device_id);
+
 CREATE TABLE IF NOT EXISTS sequences (
     tenant_id text NOT NULL,
     sequence_id text NOT NULL,
@@ -273,6 +299,7 @@ TABLES = (
     "campaign_counts",
     "campaign_activity",
     "messages",
+    "inbound_messages",
     "sequences",
     "enrollments",
 )
