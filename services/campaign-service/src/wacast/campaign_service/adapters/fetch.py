@@ -1,13 +1,9 @@
 """Fetching media by URL without becoming a proxy into private networks (SSRF guard).
 
 - Only `http` and `https`, on any port.
-- The host is resolved once and every address it resolves to must be public: private,
-  loopback, link-local (cloud metadata at 169.254.169.254 included), shared (100.64/10),
-  multicast, reserved and unspecified ranges are refused, IPv6 and IPv4-mapped alike.
-  `WACAST_URL_ALLOWLIST` (hosts or CIDRs) lets tests and private deployments reach some.
-- The request goes to the address that was checked (the URL's host only travels as `Host`
-  and TLS server name), so a DNS answer that changes between check and connect (DNS
-  rebinding) cannot move it elsewhere.
+- Where the URL points is checked by `wacast.runtime.urlguard` (public addresses only,
+  unless `WACAST_URL_ALLOWLIST` admits them), and the request goes to the address that
+  was checked, so DNS rebinding cannot move it elsewhere.
 - Redirects are followed by hand, each hop checked again, up to a limit.
 - Connect and read timeouts, an overall deadline, and a size cap that depends on what the
   first bytes say the file is (`limit_for`): a too-large body is cut off, never buffered.
@@ -17,10 +13,8 @@ Bodies are spooled to a temporary file past 8 MiB.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import PurePosixPath
@@ -30,15 +24,26 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 
 from wacast.campaign_service.adapters.sniff import SNIFF_BYTES
+from wacast.runtime.urlguard import (
+    Allowlist,
+    Resolver,
+    Unresolvable,
+    UrlRefused,
+    checked_address,
+    system_resolver,
+)
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Resolver = Callable[[str, int], Awaitable[list[str]]]
+__all__ = [
+    "Allowlist",
+    "FetchFailed",
+    "Fetcher",
+    "Resolver",
+    "TooLarge",
+    "UrlRefused",
+    "system_resolver",
+]
 REDIRECTS = (301, 302, 303, 307, 308)
 SPOOL_BYTES = 8 * 1024 * 1024
-
-
-class UrlRefused(Exception):
-    """The URL may not be fetched (scheme, or where it points)."""
 
 
 class FetchFailed(Exception):
@@ -47,50 +52,6 @@ class FetchFailed(Exception):
 
 class TooLarge(FetchFailed):
     pass
-
-
-@dataclass(frozen=True)
-class Allowlist:
-    hosts: frozenset[str] = frozenset()
-    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
-
-    @classmethod
-    def parse(cls, entries: list[str]) -> Allowlist:
-        networks = tuple(ipaddress.ip_network(e, strict=False) for e in entries if "/" in e)
-        hosts = frozenset(e.strip("[]") for e in entries if "/" not in e)
-        return cls(hosts, networks)
-
-    def allows(self, host: str, address: Address) -> bool:
-        return (
-            host.lower() in self.hosts
-            or str(address) in self.hosts
-            or any(address in net for net in self.networks)
-        )
-
-
-def forbidden(address: Address) -> str | None:
-    """Why an address may not be reached, None when it is public."""
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address in ipaddress.ip_network("64:ff9b::/96"):
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None:
-            return forbidden(embedded)
-    for name in ("loopback", "link_local", "multicast", "private", "reserved", "unspecified"):
-        if getattr(address, f"is_{name}"):
-            return f"{address} is a {name.replace('_', '-')} address"
-    if not address.is_global:
-        return f"{address} is not a public address"
-    return None
-
-
-async def system_resolver(host: str, port: int) -> list[str]:
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise FetchFailed(f"cannot resolve {host}: {exc.strerror}") from None
-    return [str(info[4][0]) for info in infos]
 
 
 @dataclass
@@ -132,14 +93,11 @@ class Fetcher:
         if not host:
             raise UrlRefused("the URL has no host")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        addresses = [ipaddress.ip_address(a.split("%")[0]) for a in await self.resolve(host, port)]
-        if not addresses:
-            raise FetchFailed(f"{host} resolves to no address")
-        for address in addresses:
-            reason = forbidden(address)
-            if reason and not self.allowlist.allows(host, address):
-                raise UrlRefused(f"{host} is not reachable from here: {reason}")
-        return parsed.copy_with(host=str(addresses[0])), host
+        try:
+            address = await checked_address(host, port, self.allowlist, self.resolve)
+        except Unresolvable as exc:
+            raise FetchFailed(str(exc)) from None
+        return parsed.copy_with(host=str(address)), host
 
     async def fetch(self, url: str, limit_for: Callable[[bytes], int]) -> Fetched:
         try:
