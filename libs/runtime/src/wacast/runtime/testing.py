@@ -8,6 +8,7 @@ servers. Loaded by the root conftest as a plugin.
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import subprocess
 import tempfile
@@ -19,6 +20,7 @@ import asyncpg
 import nats
 import pytest
 import pytest_asyncio
+from hypothesis import settings
 from nats.aio.client import Client
 
 from wacast.contracts.subjects import Topology
@@ -28,6 +30,12 @@ from wacast.runtime.eventstore import EventStore
 from wacast.runtime.provisioning import ensure_streams
 
 TEMPLATE_DB = "wacast_template"
+
+settings.register_profile("ci", derandomize=True, database=None, max_examples=100, deadline=None)
+settings.register_profile("explore", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("WACAST_HYPOTHESIS_PROFILE", "ci"))
+"""Property tests are derandomized and bounded by default (the same examples on every run,
+so CI is stable and quick); `WACAST_HYPOTHESIS_PROFILE=explore` searches far more widely."""
 
 
 def _server_dir(name: str) -> Path:
