@@ -54,7 +54,9 @@ class ProcessSpec:
     env: Mapping[str, str] | None = None
     port: int | None = None
     health: HealthCheck | None = None
-    """None: healthy as soon as it runs."""
+    """None: healthy once it has run for `settle` seconds."""
+    settle: float = 0.5
+    """With no health check, a process that exits sooner than this never counted as healthy."""
     tier: int = 0
     """Higher tiers stop first."""
     stop_signal: signal.Signals = signal.SIGTERM
@@ -126,6 +128,10 @@ class Supervisor:
         for tier in sorted({p.spec.tier for p in self.processes.values()}, reverse=True):
             batch = [p for p in self.processes.values() if p.spec.tier == tier]
             await asyncio.gather(*(self._stop(p) for p in batch))
+
+    async def stop(self, process: Process) -> None:
+        """Stop one process (its stop signal, then SIGKILL after its timeout); no restart."""
+        await self._stop(process)
 
     def kill_all(self) -> None:
         """Impatient shutdown: SIGKILL every process group now."""
@@ -199,7 +205,8 @@ class Supervisor:
         return code
 
     def _judge(self, process: Process, healthy: bool, started: float) -> State:
-        if healthy:
+        settling = process.spec.health is None and time.monotonic() - started < process.spec.settle
+        if healthy and not settling:
             return State.HEALTHY
         late = time.monotonic() - started > process.spec.start_timeout
         if process.state in (State.HEALTHY, State.UNHEALTHY) or late:
