@@ -2,14 +2,15 @@
 
 The benchmarks are scripts in the source tree (`bench/<name>.py`), not part of an installed
 package: each starts its own servers, measures and prints one JSON object. This command runs
-the script with the same Python, passes the options after NAME on to it, prints the JSON
-and saves it as `bench/results/<name>-<timestamp>.json` and `<name>-latest.json`.
+the script as `python -m bench.<name>` from the tree's root with the same Python (so a
+script may import another, e.g. `bench.bus`), passes the options after NAME on to it,
+prints the JSON and saves it as `bench/results/<name>-<timestamp>.json` and
+`<name>-latest.json`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,8 +21,6 @@ from typing import Annotated, Any
 import typer
 
 from wacast.cli.commands_common import CliError, reported
-
-BENCH_DIR_ENV = "WACAST_BENCH_DIR"
 
 
 @dataclass(frozen=True)
@@ -60,17 +59,14 @@ NAMES = ", ".join(f"{n} ({b.summary})" for n, b in BENCHMARKS.items())
 
 
 def bench_dir() -> Path:
-    """`$WACAST_BENCH_DIR`, else `./bench`, else the source tree's `bench/`."""
-    configured = os.environ.get(BENCH_DIR_ENV)
-    candidates = [Path(configured)] if configured else [Path.cwd() / "bench"]
-    if not configured:
-        candidates.append(Path(__file__).resolve().parents[5] / "bench")
+    """`./bench`, else the source tree's `bench/` (a checkout, not an installed wheel)."""
+    candidates = [Path.cwd() / "bench", Path(__file__).resolve().parents[5] / "bench"]
     for candidate in candidates:
         if (candidate / "bus.py").is_file():
             return candidate
     raise CliError(
-        f"no benchmarks found (looked in {', '.join(map(str, candidates))}): run from the "
-        f"repository root or set {BENCH_DIR_ENV}",
+        f"no benchmarks found (looked in {' and '.join(map(str, candidates))}): run from a "
+        "checkout of the repository",
         2,
     )
 
@@ -78,7 +74,8 @@ def bench_dir() -> Path:
 def run_benchmark(name: str, args: list[str], directory: Path) -> dict[str, Any]:
     """Run the script, its progress on our stderr; the JSON it printed."""
     bench = BENCHMARKS[name]
-    command = [sys.executable, str(directory / bench.script), *bench.defaults, *args, "--no-save"]
+    module = f"bench.{bench.script.removesuffix('.py')}"
+    command = [sys.executable, "-m", module, *bench.defaults, *args, "--no-save"]
     done = subprocess.run(
         command, stdout=subprocess.PIPE, cwd=directory.parent, check=False, text=True
     )
@@ -121,8 +118,8 @@ def register(app: typer.Typer) -> None:
                 raise CliError(f"no benchmark {name!r}; known: {', '.join(BENCHMARKS)}", 2)
             directory = bench_dir()
             if "-h" in ctx.args:
-                script = directory / BENCHMARKS[name].script
-                subprocess.run([sys.executable, str(script), "-h"], check=False)
+                module = f"bench.{BENCHMARKS[name].script.removesuffix('.py')}"
+                subprocess.run([sys.executable, "-m", module, "-h"], cwd=directory.parent)
                 return
             result = run_benchmark(name, list(ctx.args), directory)
             typer.echo(json.dumps(result, indent=2))
