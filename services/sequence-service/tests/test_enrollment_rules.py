@@ -10,6 +10,7 @@ from msgspec.structs import replace
 from wacast.contracts import ids
 from wacast.contracts.base import Event
 from wacast.contracts.leads import LeadCreated, LeadStatusChanged, LeadTagsChanged
+from wacast.contracts.messages import SendsHeld, SendsReleased, SendsWithdrawn
 from wacast.contracts.sequences import (
     EnrollmentCompleted,
     EnrollmentEventBase,
@@ -126,9 +127,9 @@ def test_a_deleted_device_or_an_opted_out_lead_removes_and_withdraws() -> None:
         removed = decision.events[0]
         assert isinstance(removed, EnrollmentRemoved)
         assert removed.reason == reason
-        assert decision.withdrawal is not None
-        assert decision.withdrawal.scope == "enrollment"
-        assert decision.withdrawal.reason == reason
+        assert isinstance(decision.control, SendsWithdrawn)
+        assert decision.control.scope == "enrollment"
+        assert decision.control.reason == reason
 
 
 def test_a_step_due_outside_its_window_waits_for_the_opening() -> None:
@@ -288,8 +289,23 @@ def test_a_reply_ends_or_pauses_the_enrollment_as_the_sequence_says() -> None:
     paused = rules.replied(enrolled(seq), replace(seq, stop_on_reply="pause"), T0)
     ignored = rules.replied(enrolled(seq), replace(seq, stop_on_reply="ignore"), T0)
     assert types(ended) == ["EnrollmentCompleted"]
+    assert isinstance(ended.control, SendsWithdrawn)
+    assert ended.control.reason == "lead_replied"
     assert types(paused) == ["EnrollmentPaused"]
+    assert isinstance(paused.control, SendsHeld)
     assert not ignored
+    resumed = rules.resume(apply(enrolled(seq), paused.events), "requested", T0 + HOUR)
+    assert types(resumed) == ["EnrollmentResumed"]
+    assert isinstance(resumed.control, SendsReleased)
+
+
+def test_a_device_offline_pause_holds_nothing_the_lane_holds_it_already() -> None:
+    seq = drip(step("a"))
+    paused = rules.pause(enrolled(seq), "device_offline", T0, "d1")
+    assert types(paused) == ["EnrollmentPaused"]
+    assert paused.control is None
+    resumed = rules.resume(apply(enrolled(seq), paused.events), "device_connected", T0 + HOUR)
+    assert resumed.control is None
 
 
 def test_triggers_fire_for_their_event_device_and_only_while_the_sequence_is_active() -> None:

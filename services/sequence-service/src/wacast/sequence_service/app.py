@@ -68,6 +68,7 @@ async def setup(ctx: ServiceContext[Settings]) -> None:
         (DEVICES, "device", "devices", reactions.on_device),
         (MESSAGES, "msg", "outcomes", reactions.on_message),
         (MESSAGES, "lane", "cancellations", reactions.on_message),
+        (MESSAGES, "inbound", "replies", reactions.on_inbound),
     ):
         consume_events(
             ctx.broker,

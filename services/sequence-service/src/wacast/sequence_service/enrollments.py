@@ -3,9 +3,12 @@
 A decision is taken on an enrollment's snapshot from the private table and appended with
 the snapshot's sequence as the expected last sequence of the enrollment's subject. If the
 table was behind, or another writer got there first, the append is refused; the state is
-then replayed from the stream and the decision taken again. Send requests and withdrawals
-go first (each to a subject of its own, expected sequence 0): a decision repeated after a
-crash finds them stored and goes on, so a step is requested at most once.
+then replayed from the stream and the decision taken again. Send requests and send controls
+go first: a request to a subject of its own with expected sequence 0, so a decision repeated
+after a crash finds it stored and goes on (a step is requested at most once); a control
+(hold, release, withdrawal) to the enrollment's `sendctl` subject unless the last control
+there is of its kind already, with a message id made of that subject's last sequence, so a
+decision repeated on a fresh snapshot, or taken twice at once, stores it once.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 
 from wacast.contracts.base import Event
 from wacast.contracts.sequences import EnrollmentEventBase
-from wacast.contracts.streams import SEQUENCES
+from wacast.contracts.streams import MESSAGES, SEQUENCES
 from wacast.contracts.subjects import Topology
 from wacast.runtime.eventstore import (
     MAX_BATCH,
@@ -131,13 +134,20 @@ class EnrollmentStore:
         ]
 
     async def _append_messages(self, decisions: Sequence[Decision]) -> None:
-        """Send requests and withdrawals, each once for good (expected sequence 0)."""
+        """Send requests, each once for good (expected sequence 0), and send controls."""
+        controls = [d.control for d in decisions if d.control is not None]
+        last = await self.store.last_of(MESSAGES, [c.subject(self.topology) for c in controls])
         items: list[Append] = []
         for d in decisions:
-            for event in (d.withdrawal, d.request):
-                if event is not None:
-                    subject = event.subject(self.topology)
-                    items.append(Append(subject, event, subject, 0))
+            if d.control is not None:
+                subject = d.control.subject(self.topology)
+                found = last.get(subject)
+                if found is None or type(found.event) is not type(d.control):
+                    seq = found.seq if found else 0
+                    items.append(Append(subject, d.control, f"{subject}.{seq}", None))
+            if d.request is not None:
+                subject = d.request.subject(self.topology)
+                items.append(Append(subject, d.request, subject, 0))
         for start in range(0, len(items), MAX_BATCH):
             chunk = items[start : start + MAX_BATCH]
             try:

@@ -1,15 +1,22 @@
 """What the service does when other owners' events arrive (durable consumers).
 
-Leads: triggers enroll; opt-out, deletion and erasure remove the lead from every sequence;
-a new device may resume a paused enrollment. Devices: a reconnect resumes enrollments
-paused because their device was offline (what fell due is requested now, and the device's
-lane paces it); a deleted device's leads are removed. Messages: a step's outcome is
-recorded and the next step scheduled; a reply may end or pause the enrollment.
-Every reaction is idempotent: redelivery decides again on the current state.
+Leads: triggers enroll; opt-out, deletion and erasure remove the lead from every sequence
+(erasure also purges the send requests and outcomes of the lead's steps, which hold its
+phone and texts); a new device may resume a paused enrollment. Devices: a reconnect resumes
+enrollments paused because their device was offline (what fell due is requested now, and
+the device's lane paces it); a deleted device's leads are removed. Messages: a step's
+outcome is recorded and the next step scheduled. Inbound: a message the lead wrote
+(`InboundMessageReceived`, whichever message it answers) ends, pauses or leaves alone each
+of the lead's running enrollments that started before it, as its sequence's `stop_on_reply`
+says. Every reaction is idempotent: redelivery decides again on the current state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
+from wacast.contracts import ids
 from wacast.contracts.devices import DeviceConnected, DeviceDeleted, DeviceDeleteRequested
 from wacast.contracts.leads import (
     LeadDeleted,
@@ -19,12 +26,12 @@ from wacast.contracts.leads import (
     LeadOptedOut,
 )
 from wacast.contracts.messages import (
+    InboundMessageReceived,
     MessageCancelled,
     MessageFailed,
-    MessageReplied,
     MessageSent,
 )
-from wacast.contracts.streams import DEVICES, LEADS, SEQUENCES, StreamSpec
+from wacast.contracts.streams import DEVICES, LEADS, MESSAGES, SEQUENCES, StreamSpec
 from wacast.runtime.projection import Envelope
 from wacast.sequence_service.core import Core
 from wacast.sequence_service.domain import enrollment as rules
@@ -74,6 +81,8 @@ class Reactions:
             running = await self.core.lookups.running_of_lead(event.tenant_id, event.lead_id)
             before = [s for s in running if s.state.started_at <= event.occurred_at]
             await self.core.remove(before, reason)
+            if isinstance(event, LeadErased):
+                await self._purge_steps(event.tenant_id, event.lead_id)
         elif isinstance(event, LeadDeviceAssigned):
             await self._reach(LEADS.key, env.seq)
             await self._resume_on(event.tenant_id, event.device_id, "device_assigned")
@@ -132,10 +141,25 @@ class Reactions:
         )
         await self.core.resume(paused, reason)
 
+    async def _purge_steps(self, tenant_id: str, lead_id: str) -> None:
+        """The send requests (phone, rendered text) and outcomes (reply texts) of every step
+        the lead's enrollments requested. Run after the removal withdrew what waits."""
+        js, topology = self.core.js, self.core.topology
+        stream = MESSAGES.name(topology)
+        for snap in await self.core.lookups.enrollments_of_lead(tenant_id, lead_id):
+            state = snap.state
+            for step_id in sorted({*state.done, state.step_id} - {""}):
+                message_id = ids.step_message_id(state.enrollment_id, step_id)
+                for pattern in (
+                    f"{topology.prefix}.sendreq.*.{tenant_id}.*.{message_id}",
+                    topology.message(tenant_id, message_id),
+                ):
+                    await js.purge_stream(stream, subject=pattern)
+
     # messages ----------------------------------------------------------------------
     async def on_message(self, env: Envelope) -> None:
         event = env.event
-        if not isinstance(event, MessageSent | MessageFailed | MessageCancelled | MessageReplied):
+        if not isinstance(event, MessageSent | MessageFailed | MessageCancelled):
             return
         if event.origin != "sequence":
             return
@@ -151,8 +175,6 @@ class Reactions:
         timezone = (await core.lookups.timezones([tenant]))[tenant]
 
         def decide(state: Enrollment) -> Decision:
-            if isinstance(event, MessageReplied):
-                return rules.replied(state, sequence, core.clock.now())
             return outcome(
                 state,
                 sequence,
@@ -164,3 +186,30 @@ class Reactions:
             )
 
         await core.runs.decide(tenant, eid, decide, snap)
+
+    async def on_inbound(self, env: Envelope) -> None:
+        """The lead wrote: each of its running enrollments that started before follows its
+        sequence's `stop_on_reply`."""
+        event = env.event
+        if not isinstance(event, InboundMessageReceived) or not event.lead_id:
+            return
+        core = self.core
+        await self._caught_up(SEQUENCES)
+        running = await core.lookups.running_of_lead(event.tenant_id, event.lead_id)
+        before = [s for s in running if s.state.started_at < event.occurred_at]
+        if not before:
+            return
+        keys = {(event.tenant_id, s.state.sequence_id) for s in before}
+        sequences = await core.lookups.sequences(keys)
+        now = core.clock.now()
+        for snap in before:
+            sequence = sequences.get((event.tenant_id, snap.state.sequence_id))
+            if sequence is None or sequence.stop_on_reply == "ignore":
+                continue
+            await core.runs.decide(
+                event.tenant_id, snap.state.enrollment_id, _replied(sequence, now), snap
+            )
+
+
+def _replied(sequence: Sequence, now: datetime) -> Callable[[Enrollment], Decision]:
+    return lambda state: rules.replied(state, sequence, now)

@@ -113,6 +113,15 @@ class Lookups:
         )
         return _snapshots(rows)
 
+    async def enrollments_of_lead(self, tenant_id: str, lead_id: str) -> list[Snapshot]:
+        """Every enrollment the lead had, running or ended."""
+        rows = await self._fetch(
+            "SELECT state, last_seq FROM enrollments WHERE tenant_id = $1 AND lead_id = $2",
+            tenant_id,
+            lead_id,
+        )
+        return _snapshots(rows)
+
     async def running_of_device(
         self, tenant_id: str, device_id: str, *, paused_offline_only: bool = False
     ) -> list[Snapshot]:

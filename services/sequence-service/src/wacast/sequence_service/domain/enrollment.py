@@ -17,7 +17,13 @@ import msgspec
 
 from wacast.contracts import ids
 from wacast.contracts.base import Event
-from wacast.contracts.messages import MessageRequested, SendsWithdrawn
+from wacast.contracts.messages import (
+    MessageRequested,
+    SendControlEventBase,
+    SendsHeld,
+    SendsReleased,
+    SendsWithdrawn,
+)
 from wacast.contracts.sequences import (
     EnrollmentCompleted,
     EnrollmentEventBase,
@@ -43,6 +49,8 @@ WITHDRAWAL_REASONS = {
     "device_deleted": "device_deleted",
 }
 """Removal reason -> reason the lane cancels waiting messages with (else enrollment_removed)."""
+HOLDING = ("reply", "requested")
+"""Pauses that hold what waits in the lane (a device offline holds its whole lane itself)."""
 
 
 class Enrollment(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,15 +83,16 @@ class Enrollment(msgspec.Struct, frozen=True, kw_only=True):
 
 @dataclass(frozen=True)
 class Decision:
-    """What to append: a send request or withdrawal (MESSAGES) first, then `events` (the
-    enrollment's own subject). Empty when nothing is to be done."""
+    """What to append: a send request or a send control (hold, release, withdrawal of what
+    waits in the lane; MESSAGES) first, then `events` (the enrollment's own subject). Empty
+    when nothing is to be done."""
 
     events: list[Event] = field(default_factory=list)
     request: MessageRequested | None = None
-    withdrawal: SendsWithdrawn | None = None
+    control: SendControlEventBase | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.request or self.withdrawal)
+        return bool(self.events or self.request or self.control)
 
 
 NOTHING = Decision()
@@ -204,16 +213,34 @@ def advance(state: Enrollment, sequence: Sequence, now: datetime, timezone: str)
     ]
 
 
+class _Scope(TypedDict):
+    tenant_id: str
+    occurred_at: datetime
+    scope: Literal["enrollment"]
+    scope_id: str
+
+
+def _scope(state: Enrollment, now: datetime) -> _Scope:
+    return _Scope(
+        tenant_id=state.tenant_id, occurred_at=now, scope="enrollment", scope_id=state.enrollment_id
+    )
+
+
 def pause(state: Enrollment, reason: str, now: datetime, device_id: str = "") -> Decision:
+    """Paused by hand or by a reply, what waits in the lane is held too."""
     if state.status != "active":
         return NOTHING
-    return Decision([EnrollmentPaused(**base(state, now), reason=reason, device_id=device_id)])
+    hold = SendsHeld(**_scope(state, now), reason=reason) if reason in HOLDING else None
+    return Decision(
+        [EnrollmentPaused(**base(state, now), reason=reason, device_id=device_id)], control=hold
+    )
 
 
 def resume(state: Enrollment, reason: str, now: datetime) -> Decision:
     if state.status != "paused":
         return NOTHING
-    return Decision([EnrollmentResumed(**base(state, now), reason=reason)])
+    release = SendsReleased(**_scope(state, now)) if state.reason in HOLDING else None
+    return Decision([EnrollmentResumed(**base(state, now), reason=reason)], control=release)
 
 
 def remove(state: Enrollment, reason: str, now: datetime) -> Decision:
@@ -221,19 +248,19 @@ def remove(state: Enrollment, reason: str, now: datetime) -> Decision:
     if not state.running:
         return NOTHING
     withdrawal = SendsWithdrawn(
-        tenant_id=state.tenant_id,
-        occurred_at=now,
-        scope="enrollment",
-        scope_id=state.enrollment_id,
-        reason=WITHDRAWAL_REASONS.get(reason, "enrollment_removed"),
+        **_scope(state, now), reason=WITHDRAWAL_REASONS.get(reason, "enrollment_removed")
     )
-    return Decision([EnrollmentRemoved(**base(state, now), reason=reason)], withdrawal=withdrawal)
+    return Decision([EnrollmentRemoved(**base(state, now), reason=reason)], control=withdrawal)
 
 
 def replied(state: Enrollment, sequence: Sequence, now: datetime) -> Decision:
-    """The lead wrote back: the sequence's `stop_on_reply` says what follows."""
+    """The lead wrote back: the sequence's `stop_on_reply` says what follows. Ended, what
+    waits in the lane is withdrawn (`lead_replied`); paused, it is held."""
     if not state.running or sequence.stop_on_reply == "ignore":
         return NOTHING
     if sequence.stop_on_reply == "end":
-        return Decision([EnrollmentCompleted(**base(state, now), reason="reply")])
+        return Decision(
+            [EnrollmentCompleted(**base(state, now), reason="reply")],
+            control=SendsWithdrawn(**_scope(state, now), reason="lead_replied"),
+        )
     return pause(state, "reply", now)
