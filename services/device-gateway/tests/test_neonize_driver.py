@@ -588,3 +588,20 @@ def test_a_message_from_a_hidden_number_is_reported_with_its_phone() -> None:
     assert inbound.at.year == 2025
     source.IsGroup = True
     assert neonize_events.inbound(message, api.extract_text) is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [("", ""), ("url", ""), ("image", "image"), ("gif", "video"), ("ptt", "audio"),
+     ("document", "document"), ("sticker", "sticker"), ("vcard", "other")],
+)  # fmt: skip
+def test_an_inbound_message_reports_its_media_type(kind: str, expected: str) -> None:
+    from neonize.proto.Neonize_pb2 import Message as MessageEvent
+
+    message = MessageEvent()
+    source = message.Info.MessageSource
+    source.Sender.User, source.Sender.Server = "14155550123", "s.whatsapp.net"
+    message.Info.ID, message.Info.MediaType = "3A10", kind
+    inbound = neonize_events.inbound(message, api.extract_text)
+    assert inbound is not None
+    assert inbound.media_kind == expected

@@ -30,6 +30,7 @@ from wacast.device_gateway.dispatch import Dispatcher
 from wacast.device_gateway.domain.lane import Lane
 from wacast.device_gateway.drivers.registry import Drivers, default_drivers
 from wacast.device_gateway.handlers import CommandHandler
+from wacast.device_gateway.inbound import Inbox
 from wacast.device_gateway.intake import Intake
 from wacast.device_gateway.lanes import Lanes
 from wacast.device_gateway.listener import Reports
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 
 PRELOADED_SESSIONS_SECONDS = 60.0
 """Sessions read in bulk at start-up serve the first takeover only (later ones read fresh)."""
+RECOVERY_GATHER_SECONDS = 0.5
+"""Partitions taken within this long of each other share one read-back of recent sends."""
 HAND_OVER_GRACE = 5.0
 """Seconds a send in flight gets to finish when its partition is handed over."""
 
@@ -76,6 +79,7 @@ class Gateway:
         """Own the process: move what start-up loaded out of the garbage collector's way."""
         self._locks = [asyncio.Lock() for _ in range(PARTITIONS)]
         self._tasks: set[asyncio.Task[None]] = set()
+        self._recover_due = asyncio.Event()
         self.directory = Directory(nc, topology)
         self.controls = Controls(nc, topology)
         self.appender = Coalescer(store)
@@ -89,7 +93,8 @@ class Gateway:
             s, clock, self.rng, self.directory, self.devices, self.drivers,
             self.session_store, self.serves, self.lanes.wake,
         )  # fmt: skip
-        self.listener = Reports(self.sessions, self.board, self.receipts)
+        self.inbox = Inbox(self.appender, clock, self.directory, self.receipts)
+        self.listener = Reports(self.sessions, self.board, self.receipts, self.inbox)
         self.drivers.listener = self.listener
         self.outcomes = Outcomes(self.appender, clock, self.receipts)
         self.dispatcher = Dispatcher(
@@ -146,7 +151,7 @@ class Gateway:
             for work in (
                 self.lanes.run(), self.sweeper.run(), self.sessions.health(),
                 self.reactions.watch_pairing(), self.partitions.run(), self._after_start(),
-                self._gauges(),
+                self._gauges(), self._recoveries(),
             ):  # fmt: skip
                 running.append(asyncio.create_task(work))
             # Not `gather`: a cancelled gather waits for its children, and one that swallowed
@@ -173,14 +178,25 @@ class Gateway:
         await asyncio.sleep(self.settings.lease_renew_seconds)
         if self.freeze_gc:
             gc.freeze()  # the directory and lanes read at start-up live as long as we do
-        try:
-            found = await self.receipts.recover(self.serves, self.settings.receipt_recovery_seconds)
-        except Exception:
-            log.exception("reading back recent sends failed; older receipts will not count")
-        else:
-            log.info("recent sends read back for receipts", extra={"sends": found})
         await asyncio.sleep(PRELOADED_SESSIONS_SECONDS)
         self.session_store.forget_preloaded()
+
+    async def _recoveries(self) -> None:
+        """Read back the recent sends of partitions just taken (one read for a burst of
+        takeovers), so receipts and replies to sends made before still count."""
+        while True:
+            await self._recover_due.wait()
+            await asyncio.sleep(RECOVERY_GATHER_SECONDS)
+            self._recover_due.clear()
+            partitions = set(self.receipts.unrecovered)
+            try:
+                found = await self.receipts.recover(
+                    partitions, self.settings.receipt_recovery_seconds
+                )
+            except Exception:
+                log.exception("reading back recent sends failed; older receipts will not count")
+            else:
+                log.info("recent sends read back", extra={"sends": found})
 
     async def _gauges(self) -> None:
         while True:
@@ -239,6 +255,8 @@ class Gateway:
                 await self.board.unserve(partition)
                 self._spawn(self._retry_start(partition))
                 return
+            self.receipts.unrecovered.add(partition)
+            self._recover_due.set()
             self._spawn(self.sessions.start_partition(partition))
             self._spawn(self.reactions.resume(partition))
             metrics.TAKEOVERS.inc()

@@ -20,6 +20,7 @@ import nats.errors
 from wacast.contracts import devices as ev
 from wacast.device_gateway import metrics
 from wacast.device_gateway.drivers.base import Inbound
+from wacast.device_gateway.inbound import Inbox
 from wacast.device_gateway.qr import QrBoard
 from wacast.device_gateway.receipts import Receipts
 from wacast.device_gateway.sessions import Sessions
@@ -33,10 +34,13 @@ LOGOUT_REASONS = {"remote_logout": "remote", "remote": "remote", "requested": "r
 class Reports:
     """The drivers' `DriverListener`."""
 
-    def __init__(self, sessions: Sessions, board: QrBoard, receipts: Receipts) -> None:
+    def __init__(
+        self, sessions: Sessions, board: QrBoard, receipts: Receipts, inbox: Inbox
+    ) -> None:
         self.sessions = sessions
         self.board = board
         self.receipts = receipts
+        self.inbox = inbox
         self._last: dict[str, asyncio.Task[None]] = {}
 
     # -- ordering --------------------------------------------------------------------------
@@ -105,7 +109,9 @@ class Reports:
         self._in_order(device_id, self.receipts.receipt(device_id, wa_message_id, kind, at))
 
     async def on_inbound(self, device_id: str, message: Inbound) -> None:
-        self._in_order(device_id, self.receipts.reply(device_id, message))
+        # In an order of their own: one waiting for start-up's read-back of recent sends
+        # must not hold up the device's connection reports.
+        self._in_order(f"{device_id}/inbound", self.inbox.received(device_id, message))
 
     # -- handling --------------------------------------------------------------------------
 

@@ -69,6 +69,7 @@ class Inbound:
     """Sender phone in E.164."""
     text: str
     media_kind: str = ""
+    """"" for text, else `image`, `video`, `audio`, `document`, `sticker` or `other`."""
     at: datetime | None = None
     extra: dict[str, str] = field(default_factory=dict)
 

@@ -79,6 +79,26 @@ def ban_until(expire_seconds: int, now: datetime) -> datetime | None:
     return now + timedelta(seconds=expire_seconds) if expire_seconds > 0 else None
 
 
+MEDIA_TYPES = {
+    "image": "image",
+    "video": "video",
+    "gif": "video",
+    "ptv": "video",
+    "audio": "audio",
+    "ptt": "audio",
+    "document": "document",
+    "sticker": "sticker",
+    "url": "",
+}
+"""whatsmeow's `MessageInfo.MediaType` as `InboundMessageReceived.media_type` ("" is text,
+and so is a link with its preview); anything else (contact card, location, poll...) is
+`other`."""
+
+
+def media_type(kind: str) -> str:
+    return MEDIA_TYPES.get(kind, "other") if kind else ""
+
+
 def inbound(event: Any, extract_text: Any) -> Inbound | None:
     """A one-to-one message someone sent the device (MessageEv); None for anything else."""
     info = event.Info
@@ -94,6 +114,6 @@ def inbound(event: Any, extract_text: Any) -> Inbound | None:
         wa_message_id=info.ID,
         sender=f"+{sender.User}",
         text=extract_text(event.Message),
-        media_kind=info.MediaType,
+        media_kind=media_type(info.MediaType),
         at=moment(info.Timestamp),
     )
