@@ -42,6 +42,7 @@ SERVICES = (
     Component("campaign-service", "WACAST_CAMPAIGNS_PORT", 8082, "wacast.campaign_service"),
     Component("sequence-service", "WACAST_SEQUENCES_PORT", 8083, "wacast.sequence_service"),
     Component("report-service", "WACAST_REPORTS_PORT", 8084, "wacast.report_service"),
+    Component("webhook-service", "WACAST_WEBHOOKS_PORT", 8085, "wacast.webhook_service"),
     Component("api-gateway", "WACAST_API_PORT", 8080, "wacast.api_gateway"),
     Component("wa-simulator", "WACAST_SIM_PORT", 8099, "wacast.wa_simulator"),
 )
