@@ -16,7 +16,11 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
 
 from wacast.api_gateway.auth import ApiKeyAuth, Principal
-from wacast.api_gateway.domain.account.controllers import KeyController, OverviewController
+from wacast.api_gateway.domain.account.controllers import (
+    KeyController,
+    OverviewController,
+    SettingsController,
+)
 from wacast.api_gateway.domain.campaigns.controllers import CampaignController
 from wacast.api_gateway.domain.common import (
     GatewayDep,
@@ -26,7 +30,7 @@ from wacast.api_gateway.domain.common import (
     principal,
 )
 from wacast.api_gateway.domain.devices.controllers import DeviceController
-from wacast.api_gateway.domain.leads.controllers import LeadController
+from wacast.api_gateway.domain.leads.controllers import LeadController, replay_created
 from wacast.api_gateway.domain.media.controllers import MediaController
 from wacast.api_gateway.domain.sequences.controllers import SequenceController
 from wacast.api_gateway.gateway import Gateway
@@ -70,13 +74,16 @@ def create_app(gw: Gateway, *, extra_handlers: list[Any] | None = None) -> Lites
             SequenceController,
             OverviewController,
             KeyController,
+            SettingsController,
             live_socket,
         ],
         security=[{"ApiKey": []}],
         middleware=[
             DefineMiddleware(UploadLimit, max_bytes=settings.max_upload_bytes),
             DefineMiddleware(ApiKeyAuth, gw=gw),
-            DefineMiddleware(IdempotencyMiddleware, gw=gw),
+            DefineMiddleware(
+                IdempotencyMiddleware, gw=gw, redacted={"/api/v1/leads": replay_created}
+            ),
         ],
     )
 

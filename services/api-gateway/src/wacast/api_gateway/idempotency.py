@@ -5,12 +5,18 @@ shared by every replica) for `idempotency_ttl_seconds`, 24 h by default. The sam
 a different body is refused (422). Replies of 5xx and 429 are not remembered, so a retry
 after an outage is carried out. Owners get the key too (on the command), so two requests
 racing with one key still act once.
+
+A remembered reply never holds a lead's personal data, so erasing a lead has nothing to
+purge here: for paths whose success reply would (`POST /api/v1/leads`), only `id`, `seq`
+and `stream` are kept, and a replay fills in the rest from the read model (`Rehydrate`);
+a lead erased or deleted meanwhile is replayed with those three fields only.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -51,12 +57,21 @@ KEPT_HEADERS = (
 )
 
 
+KEPT_FIELDS = ("id", "seq", "stream")
+"""What a redacted reply keeps of its body."""
+
+Rehydrate = Callable[["Gateway", Principal, dict[str, Any]], Awaitable[bytes | None]]
+"""Rebuilds a redacted reply's body from what it kept (None: keep the redacted body)."""
+
+
 class Remembered(msgspec.Struct, frozen=True):
     fingerprint: str
     status: int
     headers: list[tuple[str, str]]
     body: str
     """base64"""
+    redacted: bool = False
+    """The body holds `KEPT_FIELDS` only; the path's `Rehydrate` fills in the rest."""
 
 
 class IdempotencyStore:
@@ -96,10 +111,17 @@ def storage_key(principal: Principal, key: str, path: str) -> str:
 
 
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp, gw: Gateway) -> None:
+    """`redacted` names the paths whose success replies carry personal data, each with how
+    a replay rebuilds the body."""
+
+    def __init__(
+        self, app: ASGIApp, gw: Gateway, redacted: dict[str, Rehydrate] | None = None
+    ) -> None:
         self.app = app
+        self.gw = gw
         self.store = gw.idempotency
         self.max_bytes = gw.settings.max_upload_bytes
+        self.redacted = redacted or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _header(scope, HEADER)
@@ -126,6 +148,9 @@ class IdempotencyMiddleware:
                     "idempotency_key_reused",
                     "This Idempotency-Key was used with another request",
                 )
+            rehydrate = self.redacted.get(scope["path"].rstrip("/"))
+            if found.redacted and rehydrate is not None:
+                found = await _rehydrated(found, self.gw, principal, rehydrate)
             await _send_remembered(found, send)
             return
         captured: dict[str, Any] = {"status": 0, "headers": [], "body": b""}
@@ -146,8 +171,33 @@ class IdempotencyMiddleware:
                 for k, v in captured["headers"]
                 if k.lower() in KEPT_HEADERS
             ]
-            body64 = base64.b64encode(captured["body"]).decode()
-            await self.store.put(where, Remembered(fingerprint, status, headers, body64))
+            body = captured["body"]
+            redact = 200 <= status < 300 and scope["path"].rstrip("/") in self.redacted
+            if redact:
+                body = _redacted(body)
+                headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            body64 = base64.b64encode(body).decode()
+            await self.store.put(
+                where, Remembered(fingerprint, status, headers, body64, redacted=redact)
+            )
+
+
+def _redacted(body: bytes) -> bytes:
+    try:
+        reply = msgspec.json.decode(body, type=dict[str, Any])
+    except msgspec.DecodeError:
+        return b"{}"
+    return msgspec.json.encode({k: reply[k] for k in KEPT_FIELDS if k in reply})
+
+
+async def _rehydrated(
+    found: Remembered, gw: Gateway, who: Principal, rehydrate: Rehydrate
+) -> Remembered:
+    kept = msgspec.json.decode(base64.b64decode(found.body), type=dict[str, Any])
+    body = await rehydrate(gw, who, kept)
+    if body is None:
+        return found
+    return msgspec.structs.replace(found, body=base64.b64encode(body).decode())
 
 
 def _header(scope: Scope, name: str) -> str | None:
@@ -185,13 +235,11 @@ async def _buffer(receive: Receive, max_bytes: int) -> tuple[bytes, Receive]:
 
 
 async def _send_remembered(found: Remembered, send: Send) -> None:
-    headers = [(k.encode(), v.encode()) for k, v in found.headers]
+    body = base64.b64decode(found.body)
+    headers = [(k.encode(), v.encode()) for k, v in found.headers if k.lower() != "content-length"]
+    headers.append((b"content-length", str(len(body)).encode()))
     headers.append((b"idempotent-replayed", b"true"))
     await send(
         HTTPResponseStartEvent(type="http.response.start", status=found.status, headers=headers)
     )
-    await send(
-        HTTPResponseBodyEvent(
-            type="http.response.body", body=base64.b64decode(found.body), more_body=False
-        )
-    )
+    await send(HTTPResponseBodyEvent(type="http.response.body", body=body, more_body=False))

@@ -8,8 +8,10 @@ first one, which makes the dev tenant's start-up hook idempotent.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+import zoneinfo
 from typing import Any
 
 from faststream.nats import NatsBroker
@@ -34,6 +36,71 @@ from wacast.runtime.eventstore import Conflict, EventStore
 log = logging.getLogger("wacast.api.tenants")
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_REGION = re.compile(r"[A-Z]{2}")
+MAX_KEYWORDS = 50
+"""Opt-out keywords a tenant may have."""
+MAX_KEYWORD_LENGTH = 40
+"""Characters of one opt-out keyword."""
+
+
+@functools.cache
+def time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def settings_problem(command: CreateTenant | ChangeTenantSettings) -> Reply | None:
+    """The problem with a tenant's new settings, None when they are fine."""
+    if command.timezone not in time_zones():
+        return problem(
+            "invalid_request",
+            "The settings are not valid",
+            422,
+            f"timezone must be an IANA time zone such as Europe/Madrid, got {command.timezone!r}",
+        )
+    if not _REGION.fullmatch(command.default_region):
+        return problem(
+            "invalid_request",
+            "The settings are not valid",
+            422,
+            "default_region must be an ISO 3166 alpha-2 code such as ES",
+        )
+    keywords = getattr(command, "opt_out_keywords", None)
+    if keywords is not None and (
+        not 1 <= len(keywords) <= MAX_KEYWORDS
+        or any(not 1 <= len(k.strip()) <= MAX_KEYWORD_LENGTH for k in keywords)
+    ):
+        return problem(
+            "invalid_request",
+            "The settings are not valid",
+            422,
+            f"opt_out_keywords: 1-{MAX_KEYWORDS} keywords of 1-{MAX_KEYWORD_LENGTH} characters",
+        )
+    return None
+
+
+def keywords_of(given: list[str] | None) -> list[str]:
+    """The keywords stripped, each once (case-insensitively), in the order given."""
+    seen: dict[str, str] = {}
+    for keyword in given if given is not None else tn.DEFAULT_OPT_OUT_KEYWORDS:
+        seen.setdefault(keyword.strip().casefold(), keyword.strip())
+    return list(seen.values())
+
+
+def fold_settings(history: list[tn.TenantEvent]) -> tn.TenantSettingsChanged | None:
+    """The tenant's current settings from its subject's events (None: no such tenant)."""
+    current: tn.TenantSettingsChanged | None = None
+    for event in history:
+        if isinstance(event, tn.TenantCreated):
+            current = tn.TenantSettingsChanged(
+                tenant_id=event.tenant_id,
+                occurred_at=event.occurred_at,
+                name=event.name,
+                timezone=event.timezone,
+                default_region=event.default_region,
+            )
+        elif isinstance(event, tn.TenantSettingsChanged) and current is not None:
+            current = event
+    return current
 
 
 class Tenants:
@@ -75,6 +142,8 @@ class Tenants:
         return Reply(ok=True, seq=appended.seq, stream=TENANTS.key, id=id_)
 
     async def create(self, command: CreateTenant) -> Reply:
+        if (refused := settings_problem(command)) is not None:
+            return refused
         subject = self.topology.tenant(command.tenant_id)
         if await self.store.last_seq(TENANTS, subject):
             return problem("tenant_exists", "A tenant with this id exists", 409)
@@ -92,6 +161,8 @@ class Tenants:
             return problem("tenant_exists", "A tenant with this id exists", 409)
 
     async def change(self, command: ChangeTenantSettings) -> Reply:
+        if (refused := settings_problem(command)) is not None:
+            return refused
         subject = self.topology.tenant(command.tenant_id)
         last = await self.store.last_seq(TENANTS, subject)
         if not last:
@@ -101,12 +172,20 @@ class Tenants:
             name=command.name,
             timezone=command.timezone,
             default_region=command.default_region,
-            opt_out_keywords=list(command.opt_out_keywords or tn.DEFAULT_OPT_OUT_KEYWORDS),
+            opt_out_keywords=keywords_of(command.opt_out_keywords),
             device_daily_cap=command.device_daily_cap,
             pacing=command.pacing,
         )
         msg_id = f"tenant:{command.tenant_id}:{command.idempotency_key or last}"
-        return await self._append(subject, event, msg_id, last, command.tenant_id)
+        try:
+            return await self._append(subject, event, msg_id, last, command.tenant_id)
+        except Conflict:
+            return problem("conflict", "The settings changed meanwhile: read them again", 409)
+
+    async def settings(self, tenant_id: str) -> tn.TenantSettingsChanged | None:
+        """The tenant's settings as its own subject has them (always current)."""
+        history = await self.store.load(TENANTS, self.topology.tenant(tenant_id))
+        return fold_settings([s.event for s in history])  # type: ignore[misc]
 
     async def issue(self, command: IssueApiKey) -> Reply:
         try:

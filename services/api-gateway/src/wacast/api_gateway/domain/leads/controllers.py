@@ -1,4 +1,5 @@
-"""`/api/v1/leads`: create, list and filter, detail, update, delete, opt-out, CSV import."""
+"""`/api/v1/leads`: create, list and filter, detail, conversation, update, delete, opt-out,
+CSV import."""
 
 from __future__ import annotations
 
@@ -78,6 +79,19 @@ def lead_result(
         status_code=status,
         headers=write_headers(reply, stream),
     )
+
+
+async def replay_created(gw: Gateway, who: Principal, kept: dict[str, Any]) -> bytes | None:
+    """The body of a replayed `POST /leads`, whose remembered reply keeps no personal data:
+    the lead as the read model has it now (None once it is deleted or erased)."""
+    lead_id, seq, stream = kept.get("id"), kept.get("seq"), kept.get("stream")
+    if not isinstance(lead_id, str) or not isinstance(seq, int) or not isinstance(stream, str):
+        return None
+    reply = Reply(ok=True, seq=seq, stream=stream, id=lead_id)
+    found = await lead_after(gw, who, lead_id, reply)
+    if found is None:
+        return None
+    return msgspec.json.encode(with_write(found, LeadResult, reply, stream))
 
 
 class LeadController(Controller):
@@ -170,6 +184,34 @@ class LeadController(Controller):
                 after_stream=read.after_stream,
             ),
             q.LeadDetail,
+        )
+
+    @get(
+        "/{lead_id:str}/conversation",
+        responses=responses(404, 503, 504),
+        summary="A lead's conversation",
+    )
+    async def conversation(
+        self,
+        gw: GatewayDep,
+        who: PrincipalDep,
+        lead_id: FromPath[str],
+        page: PageDep,
+        read: ReadDep,
+    ) -> q.ConversationPage:
+        """Messages sent to the lead and what it wrote back. The first page holds the latest
+        `limit` entries, oldest first; `next_cursor` pages further back in time."""
+        return await gw.ask(
+            q.LEAD_CONVERSATION,
+            q.GetLeadConversation(
+                tenant_id=who.tenant_id,
+                lead_id=existing_id(lead_id, "lead"),
+                cursor=page.cursor,
+                limit=page.limit,
+                after_seq=read.after_seq,
+                after_stream=read.after_stream,
+            ),
+            q.ConversationPage,
         )
 
     @patch("/{lead_id:str}", responses=WRITE, summary="Update a lead")
