@@ -121,9 +121,11 @@ class Dispatcher:
         assert due is not None
         lane = slot.lane
         async with slot.lock:
+            now = self.clock.now()
+            cap = self.lanes.cap_of(lane, now)
             if not (
                 self.lanes.sendable(lane.device_id)
-                and lane.eligible(entry, self.clock.now(), self.lanes.held(slot))
+                and lane.eligible(entry, now, self.lanes.held(slot), cap)
             ):
                 return
             attempt = entry.attempt

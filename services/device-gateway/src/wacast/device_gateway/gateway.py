@@ -21,12 +21,15 @@ from faststream.nats import NatsBroker
 
 from wacast.contracts import messages as m
 from wacast.contracts.commands import DeviceCommand
+from wacast.contracts.devices import DeviceEvent, DeviceLimitsChanged
 from wacast.contracts.subjects import PARTITIONS, partition_of
 from wacast.device_gateway import metrics
+from wacast.device_gateway.caps import Caps
 from wacast.device_gateway.controls import Controls
 from wacast.device_gateway.device_store import DeviceStore
 from wacast.device_gateway.directory import Directory
 from wacast.device_gateway.dispatch import Dispatcher
+from wacast.device_gateway.domain.device import Device
 from wacast.device_gateway.domain.lane import Lane
 from wacast.device_gateway.drivers.registry import Drivers, default_drivers
 from wacast.device_gateway.handlers import CommandHandler
@@ -45,6 +48,7 @@ from wacast.device_gateway.session_store import SessionStore
 from wacast.device_gateway.sessions import Sessions
 from wacast.device_gateway.settings import Settings
 from wacast.device_gateway.sweeper import Sweeper
+from wacast.device_gateway.tenants import Tenants
 from wacast.runtime.coalescer import Coalescer
 from wacast.runtime.commands import serve_commands
 from wacast.runtime.service import ServiceContext
@@ -82,6 +86,8 @@ class Gateway:
         self._recover_due = asyncio.Event()
         self.directory = Directory(nc, topology)
         self.controls = Controls(nc, topology)
+        self.tenants = Tenants(nc, topology)
+        self.caps = Caps(self.directory, self.tenants)
         self.appender = Coalescer(store)
         self.devices = DeviceStore(self.appender, self.directory, clock)
         self.drivers = drivers or default_drivers(s.sim_url, s.whatsapp_sessions)
@@ -102,6 +108,8 @@ class Gateway:
             MediaCache(nc, topology, s.media_cache_bytes), self.outcomes,
         )  # fmt: skip
         self.lanes.sender = self.dispatcher
+        self.lanes.zone_of = self.caps.zone
+        self.lanes.cap_of = self.caps.of
         self.lanes.sendable = self.sessions.sendable
         self.lanes.on_fenced = self.fenced
         self.intake = Intake(
@@ -132,18 +140,21 @@ class Gateway:
         return partition_of(device_id) in self.serving
 
     async def ready(self) -> bool:
-        return self.directory.ready.is_set() and self.controls.ready.is_set()
+        return all(part.ready.is_set() for part in (self.directory, self.controls, self.tenants))
 
     # -- the process ---------------------------------------------------------------------
 
     async def run(self) -> None:
-        followers = [self.directory.run(), self.controls.run()]
+        followers = [self.directory.run(), self.controls.run(), self.tenants.run()]
         running = [asyncio.create_task(work) for work in followers]
         try:
             await self.directory.ready.wait()
             await self.controls.ready.wait()
+            await self.tenants.ready.wait()
             self.directory.listeners.append(self.reactions.on_event)
+            self.directory.listeners.append(self._on_device)
             self.controls.listeners.append(self._on_control)
+            self.tenants.listeners.append(self._on_tenant)
             await self.session_store.open()
             sessions = await self.session_store.preload()
             log.info("sessions read", extra={"sessions": sessions})
@@ -206,7 +217,20 @@ class Gateway:
             for status in ("registered", "pairing", "paired", "connected", "disconnected",
                            "logged_out", "banned", "deleting", "deleted"):  # fmt: skip
                 metrics.DEVICES.labels(status).set(counts.get(status, 0))
+            sent, capacity, waiting = self.lanes.daily(self.ctx.clock.now())
+            metrics.SENT_TODAY.set(sent)
+            metrics.DAILY_CAP.set(capacity)
+            metrics.LANES_AT_CAP.set(waiting)
             await asyncio.sleep(5.0)
+
+    async def _on_device(self, state: Device, event: DeviceEvent) -> None:
+        if isinstance(event, DeviceLimitsChanged):
+            self.lanes.wake(state.device_id)  # a raised cap lets a waiting lane go on
+
+    async def _on_tenant(self, tenant_id: str) -> None:
+        for device_id, slot in list(self.lanes.slots.items()):
+            if slot.lane.tenant_id == tenant_id:
+                self.lanes.wake(device_id)
 
     async def _on_control(self, event: m.SendControlEventBase) -> None:
         if isinstance(event, m.SendsWithdrawn):
@@ -263,7 +287,9 @@ class Gateway:
             log.debug("serving partition", extra={"partition": partition, "lanes": len(lanes)})
 
     async def _take(self, partition: int, epoch: int) -> list[Lane]:
-        lanes = await rebuild_partition(self.ctx.nc, self.ctx.topology, partition)
+        lanes = await rebuild_partition(
+            self.ctx.nc, self.ctx.topology, partition, self.tenants.timezone
+        )
         self.lanes.adopt(lanes)
         self.serving.add(partition)
         await fence(self.lanes, self.outcomes, lanes, self.replica, epoch)

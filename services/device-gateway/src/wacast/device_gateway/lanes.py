@@ -28,6 +28,7 @@ from wacast.contracts.subjects import Topology, partition_of
 from wacast.device_gateway import metrics
 from wacast.device_gateway.controls import Controls
 from wacast.device_gateway.domain.lane import Entry, Lane, Plan, cancelled
+from wacast.device_gateway.domain.limits import local_day
 from wacast.device_gateway.settings import Settings
 from wacast.runtime.clock import Clock
 from wacast.runtime.coalescer import Coalescer
@@ -85,6 +86,10 @@ class Lanes:
         self.sendable: Callable[[str], bool] = lambda _: False
         self.on_fenced: Callable[[int], None] = lambda _: None
         self.sender: Sender | None = None
+        self.zone_of: Callable[[str], str] = lambda _: "UTC"
+        """The tenant's timezone (local days of daily caps)."""
+        self.cap_of: Callable[[Lane, datetime], int | None] = lambda lane, now: None
+        """The lane's daily cap on the local day of `now` (None: no cap)."""
         self._heap: list[tuple[datetime, int, str]] = []
         self._order = itertools.count()
         self._woken = asyncio.Event()
@@ -101,7 +106,8 @@ class Lanes:
         """The device's slot; a lane never seen gets one expecting `last_seq`."""
         slot = self.slots.get(device_id)
         if slot is None:
-            slot = self.slots[device_id] = Slot(Lane(tenant_id, device_id, seq=last_seq))
+            lane = Lane(tenant_id, device_id, seq=last_seq, zone=self.zone_of(tenant_id))
+            slot = self.slots[device_id] = Slot(lane)
         return slot
 
     async def drop(self, partition: int, grace: float) -> None:
@@ -226,8 +232,13 @@ class Lanes:
             if not self.sendable(lane.device_id):
                 return
             now = self.clock.now()
+            lane.zone = self.zone_of(lane.tenant_id)
             plan = lane.plan(
-                now, self.rng, guard=self.settings.pacing_guard_seconds, held=self.held(slot)
+                now,
+                self.rng,
+                guard=self.settings.pacing_guard_seconds,
+                held=self.held(slot),
+                cap=self.cap_of(lane, now),
             )
             if plan.expired:
                 await self.cancel(slot, plan.expired, "expired")
@@ -270,6 +281,8 @@ class Lanes:
             lane_seq=lane.seq,
             open_from_seq=open_from,
             last_dispatch_at=lane.last_send_at,
+            day=lane.day.isoformat() if lane.day else "",
+            sent_that_day=lane.sent_that_day,
         )
         subject = self.topology.lane_checkpoint(lane.tenant_id, lane.device_id)
         try:
@@ -279,6 +292,19 @@ class Lanes:
             return
         lane.checkpointed_seq = max(lane.checkpointed_seq, event.lane_seq)
         slot.checkpointed_open_from = open_from
+
+    def daily(self, now: datetime) -> tuple[int, int, int]:
+        """(hand-offs today, sum of daily caps, lanes waiting at their cap) over the served
+        lanes, each counted in its tenant's local day."""
+        sent = capacity = waiting = 0
+        for slot in self.slots.values():
+            lane = slot.lane
+            sent += lane.sent_on(local_day(now, lane.zone))
+            cap = self.cap_of(lane, now)
+            if cap is not None:
+                capacity += cap
+                waiting += bool(lane.pending) and lane.at_cap(now, cap)
+        return sent, capacity, waiting
 
     def depth(self) -> tuple[int, int]:
         """(messages pending, lanes with a message in flight) over the served lanes."""

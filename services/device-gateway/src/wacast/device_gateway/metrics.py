@@ -30,3 +30,15 @@ RECONNECTS = Counter("wacast_gateway_reconnects_total", "Session reconnect attem
 TAKEOVERS = Counter(
     "wacast_gateway_partition_starts_total", "Partitions this replica started serving"
 )
+SENT_TODAY = Gauge(
+    "wacast_gateway_sends_today",
+    "Messages handed to the driver today (each device's local day) by the lanes served here",
+)
+DAILY_CAP = Gauge(
+    "wacast_gateway_daily_cap",
+    "Sum of today's daily caps (warm-up included) of the capped lanes served here",
+)
+LANES_AT_CAP = Gauge(
+    "wacast_gateway_lanes_at_cap",
+    "Lanes holding messages until local midnight because their daily cap is reached",
+)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
@@ -33,7 +34,11 @@ def _device_of(subject: str) -> tuple[str, str]:
     return tokens[3], tokens[4]
 
 
-async def rebuild_partition(nc: Client, topology: Topology, partition: int) -> list[Lane]:
+async def rebuild_partition(
+    nc: Client, topology: Topology, partition: int, zone_of: Callable[[str], str]
+) -> list[Lane]:
+    """The partition's lanes as their events left them; `zone_of` names a tenant's
+    timezone (hand-offs are counted per local day)."""
     js = nc.jetstream()
     stream = MESSAGES.name(topology)
     decoder = codec(MESSAGES)
@@ -41,7 +46,7 @@ async def rebuild_partition(nc: Client, topology: Topology, partition: int) -> l
     lanes: dict[str, Lane] = {}
     for subject in info.state.subjects or {}:
         tenant_id, device_id = _device_of(subject)
-        lanes[device_id] = Lane(tenant_id, device_id)
+        lanes[device_id] = Lane(tenant_id, device_id, zone=zone_of(tenant_id))
     if not lanes:
         return []
     starts: dict[str, int] = {}
@@ -52,9 +57,7 @@ async def rebuild_partition(nc: Client, topology: Topology, partition: int) -> l
                 event = decoder.decode(msg.data)
                 lane = lanes.get(getattr(event, "device_id", ""))
                 if isinstance(event, m.LaneCheckpointed) and lane is not None:
-                    lane.seq = event.lane_seq
-                    lane.checkpointed_seq = event.lane_seq
-                    lane.last_send_at = event.last_dispatch_at
+                    lane.restore(event)
                     starts[lane.device_id] = event.open_from_seq
     for lane in lanes.values():
         if lane.device_id not in starts:

@@ -68,6 +68,10 @@ class Device:
     """When the status last changed (event time)."""
     banned_until: datetime | None = None
     daily_cap: int | None = None
+    """Its own daily send cap (None: the tenant's default)."""
+    warmup: bool = False
+    first_paired_at: datetime | None = None
+    """When it was first linked: day 0 of the warm-up ramp."""
 
     @property
     def linked(self) -> bool:
@@ -101,7 +105,7 @@ def evolve(state: Device, event: ev.DeviceEvent) -> Device:
         case ev.DevicePaired():
             return replace(
                 state, status="paired", phone=event.phone, jid=event.jid, pairing_method="",
-                since=at,
+                since=at, first_paired_at=state.first_paired_at or at,
             )  # fmt: skip
         case ev.DeviceConnected():
             return replace(state, status="connected", banned_until=None, since=at)
@@ -114,7 +118,7 @@ def evolve(state: Device, event: ev.DeviceEvent) -> Device:
         case ev.DeviceRenamed():
             return replace(state, name=event.name)
         case ev.DeviceLimitsChanged():
-            return replace(state, daily_cap=event.daily_cap)
+            return replace(state, daily_cap=event.daily_cap, warmup=event.warmup)
         case ev.DeviceDeleteRequested():
             return replace(state, status="deleting", since=at)
         case ev.DeviceDeleted():

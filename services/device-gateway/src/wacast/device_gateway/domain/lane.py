@@ -6,6 +6,12 @@ outcome of a message in flight lives on the message's own subject and is reporte
 random source it is given: at most one message in flight, and between two sends a random
 gap uniform in the next message's pacing range. The lane is a plain mutable object (a lane
 may hold 100,000 entries) but does no I/O.
+
+Daily cap: the lane counts its hand-offs (`MessageDispatching`) per local day of its
+tenant's timezone; once the day's count reaches the cap it is given, nothing goes before
+the next local midnight, and the first send of a capped day comes a drawn gap after
+midnight at the earliest (capped devices do not all send at the stroke of midnight). A
+checkpoint carries the day's count, and a replay counts only the hand-offs after it.
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from wacast.contracts import messages as m
 from wacast.contracts.base import Event
 from wacast.contracts.values import Origin, Pacing, SendWindow
+from wacast.device_gateway.domain.limits import day_start, local_day, next_midnight
 from wacast.device_gateway.domain.pacing import draw_gap, window_open, window_opens
 
 
@@ -78,6 +85,13 @@ class Lane:
     """The gap drawn for the next send; drawn once, so re-planning does not re-roll it."""
     gap_pacing: Pacing | None = None
     checkpointed_seq: int = 0
+    zone: str = "UTC"
+    """The tenant's timezone: local days of the daily cap, windows without a zone."""
+    day: date | None = None
+    sent_that_day: int = 0
+    """Hand-offs on local day `day`."""
+    counted_through: int = 0
+    """Hand-offs at or below this lane sequence are counted already (by a checkpoint)."""
 
     def apply(self, seq: int, event: Event) -> None:
         """Fold one event of the lane subject stored at `seq`."""
@@ -99,6 +113,7 @@ class Lane:
                         not_after=event.not_after,
                     )
             case m.MessageDispatching():
+                self._count(seq, event.occurred_at)
                 entry = self.pending.pop(event.message_id, None)
                 if entry is not None:
                     self.flight = Flight(entry, event.attempt, event.occurred_at)
@@ -118,6 +133,32 @@ class Lane:
                 self.checkpointed_seq = max(self.checkpointed_seq, event.lane_seq)
                 if event.last_dispatch_at is not None and self.last_send_at is None:
                     self.last_send_at = event.last_dispatch_at
+
+    def restore(self, checkpoint: m.LaneCheckpointed) -> None:
+        """Start from a checkpoint: its count stands for every hand-off up to its
+        `lane_seq`, so a replay from `open_from_seq` counts only those after it."""
+        self.seq = max(self.seq, checkpoint.lane_seq)
+        self.checkpointed_seq = checkpoint.lane_seq
+        self.counted_through = checkpoint.lane_seq
+        self.last_send_at = checkpoint.last_dispatch_at
+        self.day = date.fromisoformat(checkpoint.day) if checkpoint.day else None
+        self.sent_that_day = checkpoint.sent_that_day if checkpoint.day else 0
+
+    def _count(self, seq: int, at: datetime) -> None:
+        if seq <= self.counted_through:
+            return
+        day = local_day(at, self.zone)
+        if day == self.day:
+            self.sent_that_day += 1
+        elif self.day is None or day > self.day:
+            self.day, self.sent_that_day = day, 1
+
+    def sent_on(self, day: date) -> int:
+        """Hand-offs on local day `day`."""
+        return self.sent_that_day if day == self.day else 0
+
+    def at_cap(self, now: datetime, cap: int | None) -> bool:
+        return cap is not None and self.sent_on(local_day(now, self.zone)) >= cap
 
     def is_flying(self, message_id: str) -> bool:
         return self.flight is not None and self.flight.entry.message_id == message_id
@@ -146,10 +187,19 @@ class Lane:
         return not self.pending and self.flight is None
 
     def plan(
-        self, now: datetime, rng: random.Random, *, guard: float = 0.0, held: Held = _never
+        self,
+        now: datetime,
+        rng: random.Random,
+        *,
+        guard: float = 0.0,
+        held: Held = _never,
+        cap: int | None = None,
     ) -> Plan:
+        """`cap`: hand-offs allowed on the local day of `now` (None: no cap)."""
         if self.flight is not None:
             return Plan()
+        if self.pending and self.at_cap(now, cap):
+            return Plan(wake=next_midnight(now, self.zone))  # expired ones: the sweeper's
         wake: datetime | None = None
         expired: list[Entry] = []
         chosen: Entry | None = None
@@ -159,7 +209,7 @@ class Lane:
                 continue
             if held(entry):
                 continue
-            later = _not_yet(entry, now)
+            later = _not_yet(entry, now, self.zone)
             if later is not None:
                 wake = later if wake is None else min(wake, later)
                 continue
@@ -170,24 +220,32 @@ class Lane:
         if self.gap is None or self.gap_pacing != chosen.pacing:
             self.gap = draw_gap(chosen.pacing, rng, guard)
             self.gap_pacing = chosen.pacing
-        due = now if self.last_send_at is None else self.last_send_at + timedelta(seconds=self.gap)
+        gap = timedelta(seconds=self.gap)
+        due = now if self.last_send_at is None else self.last_send_at + gap
+        today = local_day(now, self.zone)
+        if cap is not None and self.sent_on(today) == 0:
+            due = max(due, day_start(today, self.zone, now) + gap)
         return Plan(chosen, max(due, now), self.gap, wake, tuple(expired))
 
-    def eligible(self, entry: Entry, now: datetime, held: Held = _never) -> bool:
+    def eligible(
+        self, entry: Entry, now: datetime, held: Held = _never, cap: int | None = None
+    ) -> bool:
         """`entry` may still be handed to the driver at `now`."""
         if entry.message_id not in self.pending or self.flight is not None:
             return False
         if entry.not_after is not None and now >= entry.not_after:
             return False
-        return not held(entry) and _not_yet(entry, now) is None
+        if self.at_cap(now, cap):
+            return False
+        return not held(entry) and _not_yet(entry, now, self.zone) is None
 
 
-def _not_yet(entry: Entry, now: datetime) -> datetime | None:
+def _not_yet(entry: Entry, now: datetime, zone: str) -> datetime | None:
     """When `entry` becomes sendable, or None when it is sendable at `now`."""
     if entry.not_before is not None and entry.not_before > now:
         return entry.not_before
-    if entry.window is not None and not window_open(entry.window, now):
-        return window_opens(entry.window, now)
+    if entry.window is not None and not window_open(entry.window, now, zone):
+        return window_opens(entry.window, now, zone)
     return None
 
 

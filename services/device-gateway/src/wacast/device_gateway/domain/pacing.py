@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from wacast.contracts.values import Pacing, RetryPolicy, SendWindow
+from wacast.device_gateway.domain.limits import zone
 
 
 def draw_gap(pacing: Pacing, rng: random.Random, guard: float) -> float:
@@ -33,16 +34,17 @@ def retry_delay(policy: RetryPolicy, next_attempt: int) -> float:
     return float(policy.backoff_seconds * 2 ** max(0, next_attempt - 2))
 
 
-def window_open(window: SendWindow | None, at: datetime) -> bool:
+def window_open(window: SendWindow | None, at: datetime, default_zone: str = "UTC") -> bool:
+    """`default_zone` places a window without a timezone of its own (the tenant's)."""
     if window is None:
         return True
-    local = at.astimezone(_zone(window))
+    local = at.astimezone(_zone(window, default_zone))
     return local.weekday() in window.days and window.start_hour <= local.hour < window.end_hour
 
 
-def window_opens(window: SendWindow, at: datetime) -> datetime:
+def window_opens(window: SendWindow, at: datetime, default_zone: str = "UTC") -> datetime:
     """The next moment from `at` on when `window` is open (`at` itself when it is)."""
-    zone = _zone(window)
+    zone = _zone(window, default_zone)
     local = at.astimezone(zone)
     for days_ahead in range(8):
         day = (local + timedelta(days=days_ahead)).date()
@@ -55,5 +57,5 @@ def window_opens(window: SendWindow, at: datetime) -> datetime:
     raise ValueError(f"send window {window} never opens")
 
 
-def _zone(window: SendWindow) -> ZoneInfo:
-    return ZoneInfo(window.timezone or "UTC")
+def _zone(window: SendWindow, default_zone: str) -> ZoneInfo:
+    return zone(window.timezone or default_zone)
