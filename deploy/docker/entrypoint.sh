@@ -12,6 +12,7 @@ services:
   campaign-service   leads, media, campaigns                  (port 8082)
   sequence-service   sequences and enrollments                (port 8083)
   report-service     Postgres read models and queries         (port 8084)
+  webhook-service    signed webhooks, retries, delivery log   (port 8085)
   api-gateway        public HTTP API, WebSocket, dashboard    (port 8080)
   wa-simulator       the stand-in WhatsApp network            (port 8099)
 command line:
@@ -31,6 +32,7 @@ case "$name" in
     campaign-service) module="wacast.campaign_service" ;;
     sequence-service) module="wacast.sequence_service" ;;
     report-service) module="wacast.report_service" ;;
+    webhook-service) module="wacast.webhook_service" ;;
     api-gateway) module="wacast.api_gateway" ;;
     wa-simulator) module="wacast.wa_simulator" ;;
     wacast) exec wacast "$@" ;;

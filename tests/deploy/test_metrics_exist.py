@@ -90,7 +90,7 @@ def run_and_scrape(data: Path) -> None:
         output.wait_for("wacast is up", UP_DEADLINE)
         text = "\n".join(output.lines)
         health = sorted(set(re.findall(r"http://127\.0\.0\.1:\d+/healthz", text)))
-        assert len(health) == 6, text
+        assert len(health) == 7, text
         families = scrape([url.replace("/healthz", "/metrics") for url in health])
         everything = set().union(*families.values())
         missing = {

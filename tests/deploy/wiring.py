@@ -14,6 +14,7 @@ MODULES = {
     "campaign-service": "wacast.campaign_service",
     "sequence-service": "wacast.sequence_service",
     "report-service": "wacast.report_service",
+    "webhook-service": "wacast.webhook_service",
     "wa-simulator": "wacast.wa_simulator",
 }
 """Service name (as `./dev up`, the image's entrypoint and the manifests call it) -> module."""

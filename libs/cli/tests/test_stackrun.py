@@ -37,6 +37,7 @@ async def test_running_stack_heals_a_kill_restarts_nats_and_stops_everything(
             "campaign-service",
             "sequence-service",
             "report-service",
+            "webhook-service",
             "api-gateway",
             "wa-simulator",
         }
