@@ -558,7 +558,7 @@ def summary(
         "projection_lag_max_s": max(lag, default=None),
         "raw_atomic_batch_per_s": round(raw["per_s"], 1),
         "raw_atomic_batch_rounds": raw["rounds"],
-        "e2e_ratio": round(per_s / raw["per_s"], 4),
+        "e2e_ratio": float(f"{per_s / raw['per_s']:.3g}"),
         "peak_rss_mb": {name: round(v / MB, 1) for name, v in sorted(peak.items())},
         "peak_rss_note": "RSS of each process; postgres: PSS summed over its backends",
         "cpu_seconds": dict(sorted(cpu.items(), key=lambda kv: -kv[1])),
