@@ -43,6 +43,7 @@ PAGES = [
     "/app/sign-in",
     "/app/devices",
     "/app/leads",
+    "/app/leads/lead_123",
     "/app/campaigns",
     "/app/campaigns/new",
     "/app/campaigns/cmp_123",
@@ -50,6 +51,7 @@ PAGES = [
     "/app/sequences/new",
     "/app/sequences/seq_123",
     "/app/monitoring",
+    "/app/settings",
 ]
 
 

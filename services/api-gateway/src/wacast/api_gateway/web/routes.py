@@ -58,6 +58,7 @@ NAV = [
     ("campaigns", "Campaigns", "/app/campaigns"),
     ("sequences", "Sequences", "/app/sequences"),
     ("monitoring", "Monitoring", "/app/monitoring"),
+    ("settings", "Settings", "/app/settings"),
 ]
 
 
@@ -109,6 +110,16 @@ def devices() -> Response[str]:
 @get("/app/leads", include_in_schema=False, sync_to_thread=False)
 def leads() -> Response[str]:
     return page("leads.html", "Leads", "leads")
+
+
+@get("/app/leads/{lead_id:str}", include_in_schema=False, sync_to_thread=False)
+def lead(lead_id: FromPath[str]) -> Response[str]:
+    return page("lead.html", "Lead", "leads", "lead", lead_id=existing_id(lead_id, "lead"))
+
+
+@get("/app/settings", include_in_schema=False, sync_to_thread=False)
+def settings() -> Response[str]:
+    return page("settings.html", "Settings", "settings")
 
 
 @get("/app/campaigns", include_in_schema=False, sync_to_thread=False)
@@ -191,6 +202,8 @@ def web_router(gw: Gateway) -> Router:
             sign_in,
             devices,
             leads,
+            lead,
+            settings,
             campaigns,
             campaign_new,
             campaign_report,

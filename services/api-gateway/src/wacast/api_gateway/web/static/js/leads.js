@@ -36,7 +36,7 @@ wacast.page('leads', async () => {
     {
       label: 'Name',
       cell: (l) => [
-        h('button', { type: 'button', class: 'link strong', onclick: () => openDetail(l.id), 'aria-label': `Details of ${l.name || l.phone}` }, l.name || '(no name)'),
+        h('a', { class: 'strong', href: `/app/leads/${encodeURIComponent(l.id)}`, 'aria-label': `Lead page of ${l.name || l.phone}` }, l.name || '(no name)'),
         l.opted_out ? [' ', h('span', { class: 'badge s-failed' }, 'opted out')] : null,
       ],
     },
@@ -191,6 +191,7 @@ wacast.page('leads', async () => {
     }
     const l = shown;
     W.$('#detail-title').textContent = l.name || l.phone;
+    W.$('#detail-page').href = `/app/leads/${encodeURIComponent(l.id)}`;
     W.$('#detail-opt').textContent = l.opted_out ? 'Opt in again' : 'Opt out';
     const attrs = Object.entries(l.attributes || {});
     const table = h('table', { class: 'data' }, h('thead', {}, h('tr', {}, messageColumns.map((c) => h('th', { scope: 'col' }, c.label)))), h('tbody'));
