@@ -30,7 +30,7 @@ from wacast.device_gateway.domain.device import Device, fold
 from wacast.device_gateway.gateway import Gateway
 from wacast.device_gateway.partitions import PARTITION
 from wacast.device_gateway.settings import Settings
-from wacast.runtime.clock import SystemClock
+from wacast.runtime.clock import ControlledClock, SystemClock, make_clock
 from wacast.runtime.commands import Requester
 from wacast.runtime.deadletter import DeadLetters
 from wacast.runtime.embedded import free_port, wait_for_port
@@ -150,15 +150,19 @@ class InProcessGateway:
         self.broker: NatsBroker | None = None
         self.gateway: Gateway | None = None
         self.task: asyncio.Task[None] | None = None
+        self.clock: SystemClock | ControlledClock | None = None
 
     async def start(self) -> Gateway:
         self.broker = broker = NatsBroker(self.settings.nats_url)
         await broker.connect()
         nc = broker.connection
         topology = Topology(self.settings.namespace)
+        self.clock = clock = make_clock(self.settings.clock)
+        if isinstance(clock, ControlledClock):
+            await clock.follow(nc, topology)
         ctx: ServiceContext[Settings] = ServiceContext(
             name="device-gateway", settings=self.settings, topology=topology, broker=broker,
-            nc=nc, store=EventStore(nc, topology), clock=SystemClock(),
+            nc=nc, store=EventStore(nc, topology), clock=clock,
             dead_letters=DeadLetters(nc, topology),
         )  # fmt: skip
         self.gateway = gateway = Gateway(ctx, **self.options)
@@ -175,6 +179,8 @@ class InProcessGateway:
             await asyncio.wait([self.task], timeout=timeout)
             if not self.task.done():
                 raise AssertionError("the gateway did not stop:\n" + "\n".join(await_chains()))
+        if self.clock is not None:
+            await self.clock.close()
         if self.broker is not None:
             await self.broker.stop()
 
