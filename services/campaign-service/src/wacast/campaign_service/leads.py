@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Literal, TypedDict
 
+from wacast.campaign_service.adapters import deadletters
 from wacast.campaign_service.adapters.readmodel import NotCaughtUp
 from wacast.campaign_service.context import Deps, new_id, ok, subject_items
 from wacast.campaign_service.domain import lead as rules
@@ -220,8 +221,8 @@ class LeadCommands:
     async def erase(self, c: cmd.EraseLead) -> Reply:
         """Delete, leave a bare `LeadErased`, then purge the lead's personal data: the claims
         and inbound conversations of every phone it had, its inbound conversation, its
-        campaign messages, and last its subject's earlier events (which name its phones, so a
-        retry after a crash half-way still finds them)."""
+        campaign messages, dead letters that name it, and last its subject's earlier events
+        (which name its phones, so a retry after a crash half-way still finds them)."""
         t, lead_id = c.tenant_id, c.lead_id
         history = await self.deps.store.load(LEADS, self.deps.topology.lead(t, lead_id))
         lead = rules.replay(t, lead_id, ((s.seq, s.event) for s in history))
@@ -249,12 +250,14 @@ class LeadCommands:
     async def _purge(self, tenant_id: str, lead_id: str, phones: set[str]) -> None:
         js, topology = self.deps.store.js, self.deps.topology
         leads, messages = LEADS.name(topology), MESSAGES.name(topology)
+        tokens = {lead_id}
         for phone in sorted(phones):
             claim = await self.deps.claim(tenant_id, phone_key(tenant_id, phone))
             keep = 0 if claim.lead_id in ("", lead_id) else 1  # 1: another lead holds it now
             subject = topology.lead_phone(tenant_id, claim.phone_key)
             await js.purge_stream(leads, subject=subject, keep=keep or None)
             await js.purge_stream(messages, subject=topology.inbound(tenant_id, claim.phone_key))
+            tokens.add(claim.phone_key)
         await js.purge_stream(messages, subject=topology.inbound(tenant_id, lead_id))
         for campaign_id in await self.deps.reads.campaign_ids(tenant_id):
             message_id = campaign_message_id(campaign_id, lead_id)
@@ -263,6 +266,10 @@ class LeadCommands:
                 topology.message(tenant_id, message_id),
             ):
                 await js.purge_stream(messages, subject=pattern)
+            tokens.add(message_id)
+        await deadletters.forget(
+            js, topology, deadletters.naming(tenant_id, tokens, phones, lead_id)
+        )
         await js.purge_stream(leads, subject=topology.lead(tenant_id, lead_id), keep=1)
 
     async def _decide(self, tenant_id: str, lead_id: str, rule: Rule) -> Reply:
