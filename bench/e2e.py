@@ -47,6 +47,7 @@ import httpx
 import nats
 import psutil
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
 
 from bench.bus import Bench as BusBench
 from bench.bus import Sizes as BusSizes
@@ -203,6 +204,7 @@ class Run:
     tenant: str = field(init=False)
     samples: list[Sample] = field(default_factory=list)
     usage: list[Usage] = field(default_factory=list)
+    missed_samples: int = 0
 
     def __post_init__(self) -> None:
         self.topology = self.stack.topology
@@ -290,7 +292,7 @@ class Run:
         return found
 
     async def stream_end(self, key: str) -> int:
-        info = await self.nc.jetstream().stream_info(self.topology.stream(key))
+        info = await self.nc.jetstream(timeout=10).stream_info(self.topology.stream(key))
         return int(info.state.last_seq)
 
     async def settled(self) -> float:
@@ -373,7 +375,12 @@ class Run:
         done_sending = done_outcomes = None
         while True:
             await asyncio.sleep(self.args.every)
-            s = await self.sample(started, campaign_id)
+            try:
+                s = await self.sample(started, campaign_id)
+            except (TimeoutError, NatsError, httpx.HTTPError, asyncpg.PostgresError) as exc:
+                self.missed_samples += 1  # an overloaded machine: the next sample will do
+                note(f"sample missed: {exc!r}")
+                continue
             self.samples.append(s)
             if done_sending is None and s.sent - sent_before >= want:
                 done_sending = s.at
@@ -629,6 +636,7 @@ async def measure(root: Path, args: Any) -> dict[str, Any]:
                 }
                 result["plots"] = plots(run.samples, run.usage, args.plot_dir, args.leads)
                 result["restarts"] = {k: v for k, v in stack.restarts().items() if v}
+                result["missed_samples"] = run.missed_samples
         finally:
             await pool.close()
             await nc.drain()
