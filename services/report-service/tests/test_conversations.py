@@ -262,3 +262,31 @@ async def test_a_lead_that_wrote_or_changed_gets_a_live_hint(
             update = msgspec.json.decode(await received.get(), type=q.LiveUpdate)
             if isinstance(update, q.LiveLead):
                 hints.add(update.lead_id)
+
+
+async def test_a_reply_stamped_by_a_clock_behind_still_follows_what_it_answers(
+    history: History, reports: LiveReports
+) -> None:
+    phone = await conversation(history, reports)
+    h = history
+    c2 = campaign_message_id("c2", "a0")
+    await h.add(
+        h.dispatching("c2", "a0", "a1"),
+        h.outcome(m.MessageSent, "c2", "a0", "a1", wa_message_id="w9"),
+    )
+    late = inbound(h, 8, lead_id="a0", phone=phone, text="ok!", in_reply_to=c2)
+    behind = msgspec.structs.replace(late, occurred_at=late.occurred_at - timedelta(hours=3))
+    await h.add(behind)
+    await reports.caught_up(h)
+
+    page = await reports.ask(
+        q.LEAD_CONVERSATION,
+        q.GetLeadConversation(tenant_id=h.tenant, lead_id="a0"),
+        q.ConversationPage,
+    )
+
+    assert [(e.direction, e.id) for e in page.items[-2:]] == [
+        ("outbound", c2),
+        ("inbound", behind.inbound_id),
+    ]
+    assert page.items[-1].at < page.items[-2].at

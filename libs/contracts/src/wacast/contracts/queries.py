@@ -147,8 +147,8 @@ class ListLeads(Paged, frozen=True, kw_only=True):
 
 
 class GetLeadConversation(Query, frozen=True, kw_only=True):
-    """A lead's conversation, newest page first: each page is in time order (oldest first),
-    and `cursor` (a page's `next_cursor`) reaches further back in time."""
+    """A lead's conversation, newest page first: each page is in the order things were
+    recorded (oldest first), and `cursor` (a page's `next_cursor`) reaches further back."""
 
     lead_id: str
     cursor: str = ""
@@ -341,7 +341,9 @@ class ConversationEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ConversationPage(msgspec.Struct, frozen=True, kw_only=True):
-    """`items` oldest first; `next_cursor` pages to older messages (None: none older)."""
+    """`items` oldest first, in the order they were recorded in the MESSAGES stream (an
+    outbound message where it was sent, or requested while unsent); `next_cursor` pages to
+    older messages (None: none older)."""
 
     lead_id: str
     items: list[ConversationEntry]

@@ -7,6 +7,9 @@ with its reason). It never goes backwards: a late delivery receipt after `read` 
 back to pending. A row is created by the send request alone; events of a message whose
 request is unknown (erased, or its device deleted) are ignored.
 
+`sent_seq` is where the message was first known sent in the stream: a conversation is in
+stream order, which no clock of any service can disorder.
+
 `campaign_counts` holds, per campaign, device, status and failure reason, how many messages
 are there: each status change moves one unit, so a report reads a handful of rows.
 """
@@ -49,6 +52,7 @@ MESSAGES = Table(
         ("failed_at", "timestamptz"),
         ("replied_at", "timestamptz"),
         ("updated_at", "timestamptz"),
+        ("sent_seq", "bigint"),
     ),
 )
 
@@ -109,6 +113,7 @@ def requested(env: Envelope, event: m.MessageRequested) -> Row:
         "failed_at": None,
         "replied_at": None,
         "updated_at": event.occurred_at,
+        "sent_seq": None,
     }
 
 
@@ -213,6 +218,7 @@ async def apply(conn: DbConnection, batch: Sequence[Envelope]) -> set[Key]:
             if not evolve(row, event):  # type: ignore[arg-type]
                 continue
             if unsent and row["sent_at"] is not None:
+                row["sent_seq"] = env.seq
                 sends[(key[0], row["device_id"], bucket_of(row["sent_at"]))] += 1
         changed[key] = rows[key]
     await MESSAGES.upsert(conn, changed.values())

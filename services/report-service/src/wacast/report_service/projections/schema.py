@@ -204,8 +204,10 @@ CREATE TABLE IF NOT EXISTS messages (
     failed_at timestamptz,
     replied_at timestamptz,
     updated_at timestamptz NOT NULL,
+    sent_seq bigint,
     PRIMARY KEY (tenant_id, message_id)
 );
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS sent_seq bigint;
 CREATE INDEX IF NOT EXISTS messages_of_campaign ON messages (tenant_id, campaign_id, seq)
     WHERE campaign_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_of_campaign_group

@@ -1,29 +1,25 @@
-"""A lead's conversation: its messages and what it wrote back, merged in time order.
+"""A lead's conversation: its messages and what it wrote back, merged in stream order.
 
-Pages go back in time: the first page holds the latest entries, each page is in time order
-(oldest first), and its cursor names the oldest entry shown (time and id), so a page never
-repeats or skips an entry that was there when the previous one was read. An outbound
-message stands at the time it was sent, or requested while it was not.
+Entries are ordered by where they were recorded in the MESSAGES stream: an outbound message
+where it was first known sent (where it was requested, while it was not), an inbound one
+where it arrived. Event times come from several clocks (the network stamps what people
+write); stream order is the order things happened in, so a reply always follows what it
+answers. Pages go back in time: the first holds the latest entries, each page is oldest
+first, and its cursor names the oldest position shown.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import UTC, datetime, timedelta
-
 import asyncpg
 
 from wacast.contracts import queries as q
-from wacast.report_service.queries.common import BadRequest, NotFound
+from wacast.report_service.queries.common import NotFound, decode_cursor, encode_cursor
 from wacast.report_service.queries.leads import VISIBLE
 from wacast.runtime.projection import DbConnection
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 ENTRIES = """
 WITH entries AS (
-    SELECT m.message_id AS id, 'outbound' AS direction,
+    SELECT m.message_id AS id, 'outbound' AS direction, coalesce(m.sent_seq, m.seq) AS pos,
         coalesce(m.sent_at, m.requested_at) AS at, m.text,
         coalesce(md.kind, '') AS media_type, m.media_id, m.status, m.reason, m.device_id,
         m.origin, coalesce(m.campaign_id, '') AS campaign_id,
@@ -33,7 +29,7 @@ WITH entries AS (
     LEFT JOIN media md ON md.tenant_id = m.tenant_id AND md.media_id = m.media_id
     WHERE m.tenant_id = $1 AND m.lead_id = $2
     UNION ALL
-    SELECT i.inbound_id, 'inbound', i.received_at, i.text, i.media_type, '', 'received', '',
+    SELECT i.inbound_id, 'inbound', i.seq, i.received_at, i.text, i.media_type, '', 'received', '',
         i.device_id, i.origin, coalesce(r.campaign_id, ''), coalesce(r.sequence_id, ''),
         coalesce(r.enrollment_id, ''), i.in_reply_to
     FROM inbound_messages i
@@ -43,22 +39,6 @@ WITH entries AS (
 )
 SELECT * FROM entries
 """
-
-
-def encode_position(at: datetime, id_: str) -> str:
-    micros = (at - EPOCH) // timedelta(microseconds=1)
-    return base64.urlsafe_b64encode(f"v1:{micros}:{id_}".encode()).decode().rstrip("=")
-
-
-def decode_position(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        tag, micros, id_ = raw.split(":", 2)
-        if tag != "v1" or not id_:
-            raise ValueError(raw)
-        return EPOCH + timedelta(microseconds=int(micros)), id_
-    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
-        raise BadRequest("cursor is not one this API returned") from None
 
 
 def entry(r: asyncpg.Record) -> q.ConversationEntry:
@@ -90,18 +70,16 @@ async def get_conversation(conn: DbConnection, query: q.GetLeadConversation) -> 
         raise NotFound("lead")
     args: list[object] = [query.tenant_id, query.lead_id]
     where = ""
-    if query.cursor:
-        at, id_ = decode_position(query.cursor)
-        args += [at, id_]
-        where = "WHERE (at, id) < ($3, $4)"
+    position = decode_cursor(query.cursor)
+    if position:
+        args.append(position)
+        where = "WHERE pos < $3"
     args.append(query.limit + 1)
-    rows = await conn.fetch(
-        f"{ENTRIES} {where} ORDER BY at DESC, id DESC LIMIT ${len(args)}", *args
-    )
+    rows = await conn.fetch(f"{ENTRIES} {where} ORDER BY pos DESC LIMIT ${len(args)}", *args)
     cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]
-        cursor = encode_position(rows[-1]["at"], rows[-1]["id"])
+        cursor = encode_cursor(rows[-1]["pos"])
     return q.ConversationPage(
         lead_id=query.lead_id, items=[entry(r) for r in reversed(rows)], next_cursor=cursor
     )

@@ -6,7 +6,8 @@ wacast.page('lead', async () => {
   const id = document.body.dataset.leadId;
   const chat = W.$('#chat');
   const older = W.$('#chat-older');
-  const entries = new Map();
+  let latest = [];
+  let earlier = [];
   let lead = null;
   let olderCursor = null;
   let afterSeq = 0;
@@ -52,16 +53,16 @@ wacast.page('lead', async () => {
         e.text ? h('div', { class: 'text' }, e.text) : null,
         h('div', { class: 'meta', title: W.when(e.at) }, meta)));
   }
+  // Pages come in the order things were recorded (oldest first within a page): the latest
+  // page as last read, after what earlier pages showed that it does not.
   function render() {
-    const sorted = Array.from(entries.values()).sort((a, b) => (a.at === b.at ? (a.id < b.id ? -1 : 1) : new Date(a.at) - new Date(b.at)));
+    const recent = new Set(latest.map((e) => e.id));
+    const sorted = earlier.filter((e) => !recent.has(e.id)).concat(latest);
     const atBottom = chat.scrollHeight - chat.scrollTop - chat.clientHeight < 40;
     chat.replaceChildren(...sorted.map(bubble));
     W.$('#chat-empty').hidden = sorted.length > 0;
     older.hidden = !olderCursor;
     if (atBottom) chat.scrollTop = chat.scrollHeight;
-  }
-  function take(page) {
-    page.items.forEach((e) => entries.set(e.id, e));
   }
 
   async function loadLead() {
@@ -69,9 +70,10 @@ wacast.page('lead', async () => {
     showLead(await W.get(`/leads/${id}`, q));
   }
   async function loadLatest() {
+    const first = !latest.length && !earlier.length;
     const page = await W.get(`/leads/${id}/conversation`, { limit: 50 });
-    if (!entries.size) olderCursor = page.next_cursor;
-    take(page);
+    if (first) olderCursor = page.next_cursor;
+    latest = page.items;
     render();
   }
   async function refresh() {
@@ -83,7 +85,7 @@ wacast.page('lead', async () => {
     try {
       const page = await W.get(`/leads/${id}/conversation`, { limit: 50, cursor: olderCursor });
       olderCursor = page.next_cursor;
-      take(page);
+      earlier = page.items.concat(earlier);
       const height = chat.scrollHeight;
       render();
       chat.scrollTop = chat.scrollHeight - height;
