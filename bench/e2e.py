@@ -352,6 +352,7 @@ class Run:
         pids["bench"] = os.getpid()
         sent_before = int((await self.sim("/sim/v1/stats"))["received"])
         ledger_before = int((await self.sim("/sim/v1/ledger", limit=1))["received"])
+        stream_before = await self.stream_end(MESSAGES.key)
         body = {
             "name": "bench e2e",
             "audience": {"status": "all"},
@@ -400,6 +401,7 @@ class Run:
         first_send = await self.first_send(ledger_before, triggered_at)
         return {
             "campaign_id": campaign_id,
+            "stream_before": stream_before,
             "seconds": done,
             "seconds_until_all_sent": done_sending,
             "seconds_until_all_outcomes_projected": done_outcomes,
@@ -560,6 +562,8 @@ def summary(
         "time_to_first_send_s": (
             None if run["time_to_first_send_s"] is None else round(run["time_to_first_send_s"], 3)
         ),
+        "messages_stream_events": samples[-1].stream_end - run["stream_before"],
+        "events_per_message": round((samples[-1].stream_end - run["stream_before"]) / messages, 2),
         "projection_lag_p50_s": percentile(lag, 0.5),
         "projection_lag_p99_s": percentile(lag, 0.99),
         "projection_lag_max_s": max(lag, default=None),
