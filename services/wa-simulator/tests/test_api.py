@@ -120,6 +120,15 @@ async def test_bad_input_gets_problem_details(client: AsyncTestClient[Litestar])
         "/sim/v1/inbound", json={"from": "+4915100000009", "to": "+4915100000008", "text": "x"}
     )
     assert_problem(nobody, 404, "not_found")
+    no_text = await client.post(
+        "/sim/v1/inbound", json={"from": "+4915100000009", "to": "+4915100000008"}
+    )
+    assert_problem(no_text, 400, "bad_body")
+    too_long = await client.post(
+        "/sim/v1/inbound",
+        json={"from": "+4915100000009", "to": "+4915100000008", "text": "x" * 65_537},
+    )
+    assert_problem(too_long, 400, "bad_body")
     assert_problem(await client.get("/sim/v1/ledger?limit=0"), 400, "bad_query")
     assert_problem(await client.get("/sim/v1/ledger?limit=ten"), 400, "bad_request")
     assert_problem(await client.get("/sim/v1/nothing-here"), 404, "not_found")

@@ -43,10 +43,16 @@ class BanBody(msgspec.Struct, forbid_unknown_fields=True):
     reason: str = "manual"
 
 
+MAX_INBOUND_TEXT = 65_536
+"""Characters in one WhatsApp text message at most."""
+
+
 class InboundBody(msgspec.Struct, forbid_unknown_fields=True):
+    """A contact (`from`, E.164) writes `text` to the linked device with phone `to`."""
+
     sender: str = msgspec.field(name="from")
     to: str
-    text: str
+    text: Annotated[str, msgspec.Meta(max_length=MAX_INBOUND_TEXT)]
 
 
 class NoBody(msgspec.Struct, forbid_unknown_fields=True):
