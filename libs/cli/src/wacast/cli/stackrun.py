@@ -172,9 +172,13 @@ class RunningStack:
         """Send `signal` to one process and wait until it has exited (the supervisor then
         starts it again after its backoff); returns the pid that was hit."""
         process = self.process(name)
+        deadline = time.monotonic() + timeout
+        while not process.alive:  # being restarted after an earlier crash: wait for it
+            if time.monotonic() > deadline or process.state is State.FAILED:
+                raise StackError(f"{name} is not running (state {process.state.value})")
+            await asyncio.sleep(0.05)
         pid = process.pid
-        if pid is None or not process.alive:
-            raise StackError(f"{name} is not running (state {process.state.value})")
+        assert pid is not None
         os.kill(pid, signal)
         try:
             await asyncio.wait_for(process.exited.wait(), timeout)
@@ -226,14 +230,18 @@ class RunningStack:
         except (OSError, TimeoutError, IndexError):
             return False
 
-    def explain(self, problem: str, lines: int = 30) -> str:
-        """`problem`, then the state and last log lines of every process that is not healthy."""
+    def explain(self, problem: str, lines: int = 12) -> str:
+        """`problem`, then the state and last log lines (shortened) of every process that is
+        not healthy."""
         parts = [problem]
         for name, process in self.supervisor.processes.items():
             if process.state is not State.HEALTHY:
                 error = f" ({process.error})" if process.error else ""
                 parts.append(f"--- {name} is {process.state.value}{error}; {self.log(name)}:")
-                parts.extend(tail(self.log(name), lines))
+                parts.extend(line[:400] for line in tail(self.log(name), lines))
+        parts.append(
+            f"states: { {n: p.state.value for n, p in self.supervisor.processes.items()} }"
+        )
         return "\n".join(parts)
 
     # -- talking to it ---------------------------------------------------------------------
