@@ -149,6 +149,11 @@ async def test_the_daily_cap_holds_across_a_restart_and_the_rest_goes_after_loca
         assert len(await handed(store, device)) == 3
     finally:
         await first.stop()
+    checkpoint = await store.load(MESSAGES, streams.lane_checkpoint(T, device))
+    last = checkpoint[-1].event
+    assert isinstance(last, m.LaneCheckpointed)
+    assert (last.day, last.sent_that_day) == ("2030-01-07", 3)
+    assert last.open_from_seq < last.lane_seq  # the replay sees the day's hand-offs again
 
     second = InProcessGateway(controlled("gw-2"))
     gateway = await second.start()
