@@ -261,14 +261,20 @@ async def test_a_normal_reply_ends_the_enrollment_and_shows_in_the_conversation(
 
     await reply(sim, talker, device, "Sounds good, how much is it?")
 
-    async def ended() -> dict[str, Any] | None:
+    async def ended() -> dict[str, Any] | str | None:
         found = await enrollment_of(api, sequence["id"], talker["id"])
-        return found if found["status"] not in ("active", "paused") else None
+        if found["status"] not in ("active", "paused"):
+            return found
+        talk = await conversation_of(api, talker["id"])
+        return None if time.monotonic() < give_up else f"enrollment {found}, conversation {talk}"
+
+    give_up = time.monotonic() + 60
 
     enrollment = await advance_until(stack, ended, "Tom's enrollment to end on his reply")
     await stack.advance_clock(LATER)
     await campaign_reaches(stack, api, sim, "Later news", "later", device, barrier)
 
+    assert isinstance(enrollment, dict), enrollment
     assert (enrollment["status"], enrollment["reason"]) == ("completed", "reply")
     assert [e["text"] for e in await ledger_to(sim, device["id"], talker["phone"])] == [
         "Hi Tom, step 1"
