@@ -167,6 +167,7 @@ async def test_the_daily_cap_holds_across_a_restart_and_the_rest_goes_after_loca
         lane = gateway.lanes.slots[device].lane
         assert second.clock is not None
         assert lane.sent_on(local_day(second.clock.now(), ZONE)) == 3
+        assert gateway.lanes.daily(second.clock.now()) == (3, 3, 1)  # sent, cap, lanes at cap
         await move_to(nc, streams, second, LOCAL_MIDNIGHT - timedelta(minutes=1))  # 23:59 local
         await let_pass(nc, streams, timedelta(seconds=10), 5)
         assert len(await handed(store, device)) == 3, "nothing more before local midnight"

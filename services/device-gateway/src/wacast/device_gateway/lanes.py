@@ -16,7 +16,7 @@ import logging
 import random
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
@@ -297,9 +297,13 @@ class Lanes:
         """(hand-offs today, sum of daily caps, lanes waiting at their cap) over the served
         lanes, each counted in its tenant's local day."""
         sent = capacity = waiting = 0
+        days: dict[str, date] = {}
         for slot in self.slots.values():
             lane = slot.lane
-            sent += lane.sent_on(local_day(now, lane.zone))
+            today = days.get(lane.zone)
+            if today is None:
+                today = days[lane.zone] = local_day(now, lane.zone)
+            sent += lane.sent_on(today)
             cap = self.cap_of(lane, now)
             if cap is not None:
                 capacity += cap
