@@ -95,6 +95,7 @@ def test_the_e2e_bench_sends_a_whole_campaign_through_the_stack_and_reports_its_
         "e2e", "--devices", "5", "--leads", "200", "--plot-dir", str(tmp_path), timeout=280
     )
 
+    assert result["completed"] is True
     assert result["messages"] == 200
     assert result["report_totals"] == {"total": 200, "pending": 0, "success": 200, "failed": 0}
     assert result["sent"] == 200
