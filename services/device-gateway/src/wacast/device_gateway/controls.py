@@ -57,13 +57,20 @@ class Controls:
         """The reason `entry` must be cancelled, if its campaign, enrollment or lead was
         withdrawn."""
         for scope in scopes_of(tenant_id, entry):
-            reason = self.withdrawn.get(scope)
-            if reason is None:
-                continue
-            released = self.released_at.get(scope)
-            if released is None or entry.request_seq < released:
+            reason = self._withdrawn(scope, entry)
+            if reason is not None:
                 return reason
         return None
+
+    def lead_withdrawn(self, tenant_id: str, entry: Entry) -> bool:
+        return self._withdrawn(scopes_of(tenant_id, entry)[1], entry) is not None
+
+    def _withdrawn(self, scope: Scope, entry: Entry) -> str | None:
+        reason = self.withdrawn.get(scope)
+        if reason is None:
+            return None
+        released = self.released_at.get(scope)
+        return reason if released is None or entry.request_seq < released else None
 
     async def run(self) -> None:
         decoder = codec(MESSAGES)

@@ -164,7 +164,7 @@ class Intake:
                     continue
                 entry = _entry(request, request_seq, now)
                 reason = self._refusal(device, slot, entry, len(events))
-                if reason is not None and self.controls.withdrawal(request.tenant_id, entry):
+                if reason is not None and self.controls.lead_withdrawn(request.tenant_id, entry):
                     await self.controls.refresh(request.tenant_id, "lead", request.lead_id)
                     reason = self._refusal(device, slot, entry, len(events))
                 if reason is None:
