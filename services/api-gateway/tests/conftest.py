@@ -58,6 +58,12 @@ from wacast.runtime.testing import TEMPLATE_DB
 
 log = logging.getLogger("tests.api")
 
+OWNER_SETTINGS: dict[str, dict[str, Any]] = {
+    "webhooks": {"url_allowlist": "127.0.0.1", "webhook_max_per_tenant": 3},
+}
+"""Settings of the real owners besides the stack's NATS, namespace and database: webhook
+receivers run on 127.0.0.1, which only configuration lets the SSRF guard reach."""
+
 
 class DeviceOwner:
     """Stand-in for the device-gateway's command handling: the same events and replies for
@@ -253,14 +259,17 @@ async def stack(nats_url: str, postgres_plan: PostgresPlan) -> AsyncIterator[Sta
                 pool,
             )
         )
-        for owner, module in (("campaigns", "campaign_service"), ("sequences", "sequence_service")):
+        for owner, module in (
+            ("campaigns", "campaign_service"),
+            ("sequences", "sequence_service"),
+            ("webhooks", "webhook_service"),
+        ):
             try:
                 app_module = __import__(f"wacast.{module}.app", fromlist=["setup"])
                 settings_module = __import__(f"wacast.{module}.settings", fromlist=["Settings"])
+                settings = settings_module.Settings(**common, **OWNER_SETTINGS.get(owner, {}))
                 await stack_.enter_async_context(
-                    hosted(
-                        owner, app_module.setup, settings_module.Settings(**common), topology, pool
-                    )
+                    hosted(owner, app_module.setup, settings, topology, pool)
                 )
                 real.append(owner)
             except Exception:

@@ -33,7 +33,7 @@ from wacast.contracts import devices as d
 from wacast.contracts import messages as m
 from wacast.contracts import sequences as s
 from wacast.contracts.base import Command, Event
-from wacast.contracts.subjects import Topology
+from wacast.contracts.subjects import Topology, check_token
 
 MAX_URL_LENGTH = 2048
 MAX_DESCRIPTION_LENGTH = 200
@@ -314,6 +314,8 @@ class WebhookQuery(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("after_seq must be >= 0")
         if not 1 <= self.limit <= MAX_LIMIT:
             raise ValueError(f"limit must be 1-{MAX_LIMIT}")
+        if self.cursor:
+            check_token(self.cursor, "cursor")
 
 
 class ListWebhooks(WebhookQuery, frozen=True, kw_only=True):
@@ -323,12 +325,20 @@ class ListWebhooks(WebhookQuery, frozen=True, kw_only=True):
 class GetWebhook(WebhookQuery, frozen=True, kw_only=True):
     webhook_id: str
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_token(self.webhook_id, "webhook id")
+
 
 class ListDeliveries(WebhookQuery, frozen=True, kw_only=True):
     """Newest first."""
 
     webhook_id: str
     status: DeliveryStatus | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_token(self.webhook_id, "webhook id")
 
 
 class Webhook(msgspec.Struct, frozen=True, kw_only=True):

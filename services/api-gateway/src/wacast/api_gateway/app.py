@@ -33,6 +33,7 @@ from wacast.api_gateway.domain.devices.controllers import DeviceController
 from wacast.api_gateway.domain.leads.controllers import LeadController, replay_created
 from wacast.api_gateway.domain.media.controllers import MediaController
 from wacast.api_gateway.domain.sequences.controllers import SequenceController
+from wacast.api_gateway.domain.webhooks.controllers import WebhookController
 from wacast.api_gateway.gateway import Gateway
 from wacast.api_gateway.idempotency import IdempotencyMiddleware
 from wacast.api_gateway.limits import UploadLimit
@@ -72,6 +73,7 @@ def create_app(gw: Gateway, *, extra_handlers: list[Any] | None = None) -> Lites
             MediaController,
             CampaignController,
             SequenceController,
+            WebhookController,
             OverviewController,
             KeyController,
             SettingsController,

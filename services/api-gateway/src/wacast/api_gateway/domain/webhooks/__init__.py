@@ -1,0 +1,1 @@
+"""`/api/v1/webhooks`: endpoints, their delivery log, replays."""
