@@ -130,9 +130,7 @@ class Lane:
             case m.MessageCancelled():
                 self.pending.pop(event.message_id, None)
             case m.LaneCheckpointed():
-                self.checkpointed_seq = max(self.checkpointed_seq, event.lane_seq)
-                if event.last_dispatch_at is not None and self.last_send_at is None:
-                    self.last_send_at = event.last_dispatch_at
+                self.restore(event)
 
     def restore(self, checkpoint: m.LaneCheckpointed) -> None:
         """Start from a checkpoint: its count stands for every hand-off up to its
