@@ -26,6 +26,11 @@ from wacast.contracts.subjects import Topology
 
 log = logging.getLogger("wacast.api.keys")
 
+HEARTBEAT_SECONDS = 1.0
+"""The index's ordered consumer is recreated after two missed heartbeats: after a NATS
+restart (which drops it) keys issued or revoked meanwhile count within about 2 s of the
+reconnect, not the library's default 10 s."""
+
 
 @dataclass
 class KeyRecord:
@@ -74,6 +79,7 @@ class KeyIndex:
             "",  # every subject of the stream: tenants and keys
             stream=TENANTS.name(self.topology),
             ordered_consumer=True,
+            idle_heartbeat=HEARTBEAT_SECONDS,
             deliver_policy=DeliverPolicy.ALL,
             cb=self._receive,
         )
