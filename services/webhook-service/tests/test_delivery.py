@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from datetime import UTC, datetime
 
 from wacast.contracts import webhooks as wh
+from wacast.contracts.messages import InboundMessageReceived
 from wacast.contracts.streams import MESSAGES
 from wacast.webhook_service import signing
 
@@ -199,3 +201,80 @@ async def test_a_restart_mid_way_loses_and_duplicates_nothing(harness: Harness) 
         return len(await harness.deliveries(reply.id, "delivered")) == 30
 
     await harness.until(logged, "the log to show 30 delivered")
+
+
+async def test_a_try_slower_than_the_timeout_fails_and_the_log_says_why(harness: Harness) -> None:
+    await harness.start(webhook_timeout_seconds=0.3, webhook_max_attempts=1)
+    receiver = await harness.receiver(delay=1.0)
+    reply = await harness.webhook(receiver.url)
+    await harness.message("m1", "sent")
+
+    async def dead() -> list[wh.Delivery]:
+        return await harness.deliveries(reply.id, "dead")
+
+    [delivery] = await harness.until(dead, "the slow try to fail")
+    assert delivery.last_status_code is None
+    assert "no answer within 0.3 s" in delivery.last_error
+
+
+async def test_loopback_is_refused_unless_the_allowlist_names_it(harness: Harness) -> None:
+    await harness.start(url_allowlist="")
+    receiver = await harness.receiver()
+    refused = await harness.requester.send(
+        wh.CreateWebhook(tenant_id=TENANT, url=receiver.url, event_types=["*"])
+    )
+    assert refused.problem is not None
+    assert (refused.problem.status, refused.problem.code) == (422, "url_refused")
+    metadata = await harness.requester.send(
+        wh.CreateWebhook(tenant_id=TENANT, url="http://169.254.169.254/x", event_types=["*"])
+    )
+    assert metadata.problem is not None
+    assert metadata.problem.code == "url_refused"
+
+
+async def test_a_delivery_whose_source_event_was_erased_is_dead_without_sending_it(
+    harness: Harness,
+) -> None:
+    await harness.start(webhook_retry_base_seconds=1.0, webhook_retry_max_seconds=1.0)
+    receiver = await harness.receiver(status=503)
+    reply = await harness.webhook(receiver.url)
+    await harness.message("m1", "sent")
+
+    async def tried() -> list[wh.Delivery]:
+        return [d for d in await harness.deliveries(reply.id, "pending") if d.attempts == 1]
+
+    await harness.until(tried, "a first failed try")
+    js = harness.nc.jetstream()
+    await js.purge_stream(
+        MESSAGES.name(harness.topology), subject=harness.topology.message(TENANT, "m1")
+    )
+
+    async def dead() -> list[wh.Delivery]:
+        return await harness.deliveries(reply.id, "dead")
+
+    [delivery] = await harness.until(dead, "the delivery to end dead")
+    assert "gone" in delivery.last_error
+    assert len(receiver.got) == 1
+
+
+async def test_an_inbound_message_arrives_with_its_sender_and_text(service: Harness) -> None:
+    receiver = await service.receiver()
+    await service.webhook(receiver.url, ["message.inbound"])
+    await service.append(
+        InboundMessageReceived(
+            tenant_id=TENANT,
+            occurred_at=datetime.now(UTC),
+            inbound_id="i1",
+            device_id="d1",
+            lead_id="lead-1",
+            contact_key="p1",
+            sender="+14155550100",
+            text="Is the sale still on?",
+        )
+    )
+    await service.received(receiver, 1)
+    body = receiver.ok[0].json
+    assert body["type"] == "message.inbound"
+    assert body["data"]["sender"] == "+14155550100"
+    assert body["data"]["text"] == "Is the sale still on?"
+    assert body["data"]["lead_id"] == "lead-1"
