@@ -61,7 +61,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     receipt_memory: int = 200_000
     """WhatsApp message ids remembered to attribute delivery and read receipts."""
     receipt_recovery_seconds: float = 3600.0
-    """At start-up, sends this recent are read back so their receipts still count."""
+    """Sends this recent are read back when a partition is taken, so receipts and replies
+    to sends made before a restart or takeover still count."""
     media_cache_bytes: int = 64 * 1024 * 1024
     """Media bytes kept in memory (a campaign sends the same file many times)."""
 
