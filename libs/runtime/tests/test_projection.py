@@ -240,6 +240,44 @@ async def test_a_malformed_payload_goes_to_the_dead_letter_stream_and_the_runner
     assert letters[0].data == b'{"type": "DeviceRegistered", "x"'
 
 
+class BrokenConnection(DeviceNames):
+    """Its first applies fail the way a connection broken by a Postgres restart does."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def apply(self, conn: DbConnection, batch: Sequence[Envelope]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise asyncpg.InternalClientError(
+                "cannot switch to state 15; another operation (2) is in progress"
+            )
+        await super().apply(conn, batch)
+
+
+async def test_a_broken_database_connection_is_retried_never_dead_lettered(
+    pool: asyncpg.Pool, nc: Client, store: EventStore, streams: Topology
+) -> None:
+    await write_history(store, streams, devices=3, renames=1)
+    flaky = ProjectionRunner(
+        BrokenConnection(failures=2),  # the batch, then the first event on its own
+        pool=pool,
+        nc=nc,
+        topology=streams,
+        schema="live",
+        dead_letters=DeadLetters(nc, streams),
+        idle_wait=0.05,
+    )
+
+    await asyncio.wait_for(flaky.catch_up(), 30)
+
+    rows = await table(pool)
+    assert [(r[0], r[1], r[2]) for r in rows] == [(f"dev{d}", f"phone {d} v0", 1) for d in range(3)]
+    dlq = await nc.jetstream().stream_info(streams.stream("DLQ"))
+    assert dlq.state.messages == 0
+
+
 async def test_read_your_writes_waits_for_the_projection_and_gives_up_when_bounded(
     pool: asyncpg.Pool, nc: Client, store: EventStore, streams: Topology
 ) -> None:

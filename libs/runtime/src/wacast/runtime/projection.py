@@ -94,8 +94,11 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
     asyncpg.AdminShutdownError,
+    asyncpg.InternalClientError,
 )
-"""Failures of the database or the bus, not of an event: retry, never dead-letter."""
+"""Failures of the database or the bus, not of an event: retry, never dead-letter.
+`InternalClientError` ("cannot switch to state …; another operation is in progress") is a
+connection left broken, e.g. by a Postgres restart mid-commit (seen in the chaos test)."""
 
 
 class CheckpointMoved(Exception):
