@@ -148,7 +148,7 @@ class Lane:
         day = local_day(at, self.zone)
         if day == self.day:
             self.sent_that_day += 1
-        elif self.day is None or day > self.day:
+        else:  # a new day (or the tenant moved to another timezone: its day starts now)
             self.day, self.sent_that_day = day, 1
 
     def sent_on(self, day: date) -> int:
@@ -220,9 +220,10 @@ class Lane:
             self.gap_pacing = chosen.pacing
         gap = timedelta(seconds=self.gap)
         due = now if self.last_send_at is None else self.last_send_at + gap
-        today = local_day(now, self.zone)
-        if cap is not None and self.sent_on(today) == 0:
-            due = max(due, day_start(today, self.zone, now) + gap)
+        if cap is not None:
+            today = local_day(now, self.zone)
+            if self.sent_on(today) == 0:
+                due = max(due, day_start(today, self.zone, now) + gap)
         return Plan(chosen, max(due, now), self.gap, wake, tuple(expired))
 
     def eligible(
