@@ -11,7 +11,8 @@ restarts). Afterwards `verify` holds the run to the contract:
 - zero lost: a lead the report counts as sent is in the ledger, and a lead the ledger does
   not show has its message failed with a reason in the report; a message the network did
   accept is never reported failed for a reason that claims it was not sent;
-- every projection equals a replay from zero (`projections_equal_rebuild`).
+- every projection equals a replay from zero (`projections_equal_rebuild`), and nothing was
+  dead-lettered (a restart is never an event's fault).
 
 Sizes come from the environment: `WACAST_CHAOS_MESSAGES` (default 2,000; the full run is
 20,000), `WACAST_CHAOS_DEVICES` (default one per 200 messages, at least 4) and
@@ -36,6 +37,7 @@ import httpx
 
 from tests.e2e.helpers import api_client, connect_sim_device, ok, sim_client, until
 from wacast.cli.stackrun import RunningStack
+from wacast.contracts.streams import DEAD_LETTER_KEY
 from wacast.runtime.deadletter import DeadLetters
 from wacast.runtime.projection import DbConnection, ProjectionRunner
 from wacast.runtime.registry import discover
@@ -283,6 +285,7 @@ class Scenario:
                     await chaos
         await self.verify(campaign)
         await projections_equal_rebuild(self.stack, self.deadline)
+        await no_dead_letters(self.stack)
         self.figures.update(
             messages=self.messages,
             devices=self.devices,
@@ -451,6 +454,19 @@ async def projections_equal_rebuild(stack: RunningStack, deadline: Deadline) -> 
     finally:
         await pool.close()
     return checked
+
+
+async def no_dead_letters(stack: RunningStack) -> None:
+    """A restart is never an event's fault: nothing may land in the dead-letter stream."""
+    async with stack.nats() as nc:
+        js = nc.jetstream()
+        stream = stack.topology.stream(DEAD_LETTER_KEY)
+        count = (await js.stream_info(stream)).state.messages
+        if count:
+            sub = await js.pull_subscribe("", durable=None, stream=stream)
+            letters = await sub.fetch(min(count, 5), timeout=5)
+            shown = [(m.subject, dict(m.headers or {})) for m in letters]
+            raise AssertionError(f"{count} dead letters after the chaos, e.g. {shown}")
 
 
 def diff(live: Table | None, rebuilt: Table | None) -> str:
