@@ -208,6 +208,8 @@ CREATE TABLE IF NOT EXISTS messages (
     PRIMARY KEY (tenant_id, message_id)
 );
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS sent_seq bigint;
+CREATE INDEX IF NOT EXISTS messages_of_lead_in_order
+    ON messages (tenant_id, lead_id, (coalesce(sent_seq, seq)));
 CREATE INDEX IF NOT EXISTS messages_of_campaign ON messages (tenant_id, campaign_id, seq)
     WHERE campaign_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_of_campaign_group
@@ -240,7 +242,7 @@ CREATE TABLE IF NOT EXISTS inbound_messages (
     received_at timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, inbound_id)
 );
-CREATE INDEX IF NOT EXISTS inbound_of_lead ON inbound_messages (tenant_id, lead_id, received_at)
+CREATE INDEX IF NOT EXISTS inbound_of_lead_in_order ON inbound_messages (tenant_id, lead_id, seq)
     WHERE lead_id <> '';
 CREATE INDEX IF NOT EXISTS inbound_of_contact ON inbound_messages (tenant_id, contact_key)
     WHERE lead_id = '';

@@ -17,27 +17,42 @@ from wacast.report_service.queries.common import NotFound, decode_cursor, encode
 from wacast.report_service.queries.leads import VISIBLE
 from wacast.runtime.projection import DbConnection
 
-ENTRIES = """
-WITH entries AS (
-    SELECT m.message_id AS id, 'outbound' AS direction, coalesce(m.sent_seq, m.seq) AS pos,
-        coalesce(m.sent_at, m.requested_at) AS at, m.text,
-        coalesce(md.kind, '') AS media_type, m.media_id, m.status, m.reason, m.device_id,
-        m.origin, coalesce(m.campaign_id, '') AS campaign_id,
-        coalesce(m.sequence_id, '') AS sequence_id,
-        coalesce(m.enrollment_id, '') AS enrollment_id, '' AS in_reply_to
-    FROM messages m
-    LEFT JOIN media md ON md.tenant_id = m.tenant_id AND md.media_id = m.media_id
-    WHERE m.tenant_id = $1 AND m.lead_id = $2
+ORDER = "coalesce(m.sent_seq, m.seq)"
+"""An outbound message's position (indexed as `messages_of_lead_in_order`)."""
+
+
+def page_sql(cursor: bool) -> str:
+    """Each side's latest rows (by index) first, then the joins for the page's rows only."""
+    before_out = f"AND {ORDER} < $3" if cursor else ""
+    before_in = "AND i.seq < $3" if cursor else ""
+    limit = "$4" if cursor else "$3"
+    return f"""
+WITH outbound AS (
+    SELECT m.*, {ORDER} AS pos FROM messages m
+    WHERE m.tenant_id = $1 AND m.lead_id = $2 {before_out}
+    ORDER BY {ORDER} DESC LIMIT {limit}
+), inbound AS (
+    SELECT i.* FROM inbound_messages i
+    WHERE i.tenant_id = $1 AND i.lead_id = $2 AND i.lead_id <> '' {before_in}
+    ORDER BY i.seq DESC LIMIT {limit}
+), entries AS (
+    SELECT o.message_id AS id, 'outbound' AS direction, o.pos,
+        coalesce(o.sent_at, o.requested_at) AS at, o.text,
+        coalesce(md.kind, '') AS media_type, o.media_id, o.status, o.reason, o.device_id,
+        o.origin, coalesce(o.campaign_id, '') AS campaign_id,
+        coalesce(o.sequence_id, '') AS sequence_id,
+        coalesce(o.enrollment_id, '') AS enrollment_id, '' AS in_reply_to
+    FROM outbound o
+    LEFT JOIN media md ON md.tenant_id = o.tenant_id AND md.media_id = o.media_id
     UNION ALL
-    SELECT i.inbound_id, 'inbound', i.seq, i.received_at, i.text, i.media_type, '', 'received', '',
-        i.device_id, i.origin, coalesce(r.campaign_id, ''), coalesce(r.sequence_id, ''),
+    SELECT i.inbound_id, 'inbound', i.seq, i.received_at, i.text, i.media_type, '', 'received',
+        '', i.device_id, i.origin, coalesce(r.campaign_id, ''), coalesce(r.sequence_id, ''),
         coalesce(r.enrollment_id, ''), i.in_reply_to
-    FROM inbound_messages i
+    FROM inbound i
     LEFT JOIN messages r ON r.tenant_id = i.tenant_id AND r.message_id = i.in_reply_to
         AND i.in_reply_to <> ''
-    WHERE i.tenant_id = $1 AND i.lead_id = $2
 )
-SELECT * FROM entries
+SELECT * FROM entries ORDER BY pos DESC LIMIT {limit}
 """
 
 
@@ -69,13 +84,11 @@ async def get_conversation(conn: DbConnection, query: q.GetLeadConversation) -> 
     if not exists:
         raise NotFound("lead")
     args: list[object] = [query.tenant_id, query.lead_id]
-    where = ""
     position = decode_cursor(query.cursor)
     if position:
         args.append(position)
-        where = "WHERE pos < $3"
     args.append(query.limit + 1)
-    rows = await conn.fetch(f"{ENTRIES} {where} ORDER BY pos DESC LIMIT ${len(args)}", *args)
+    rows = await conn.fetch(page_sql(bool(position)), *args)
     cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]
