@@ -102,7 +102,7 @@ def resource_of(event: Event) -> str:
     stream order, each after the previous one ended."""
     if isinstance(event, m.InboundMessageReceived):
         return f"inbound:{event.lead_id or event.contact_key}"
-    for field in ("message_id", "enrollment_id", "campaign_id", "sequence_id", "device_id"):
+    for field in ("enrollment_id", "message_id", "campaign_id", "sequence_id", "device_id"):
         value = getattr(event, field, None)
         if isinstance(value, str) and value:
             return f"{field.removesuffix('_id')}:{value}"
