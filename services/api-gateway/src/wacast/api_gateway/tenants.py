@@ -45,7 +45,9 @@ MAX_KEYWORD_LENGTH = 40
 
 @functools.cache
 def time_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    """IANA names of the installed time zone database (the `tzdata` package or the
+    system's); UTC even without one, so a bare image can still create tenants."""
+    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
 
 
 def settings_problem(command: CreateTenant | ChangeTenantSettings) -> Reply | None:
