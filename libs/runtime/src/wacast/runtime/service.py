@@ -147,13 +147,28 @@ async def serve(
             task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     stopper.cancel()
-    await broker.stop()
-    await clock.close()
-    if ctx.pool is not None:
-        await ctx.pool.close()
+    await _bounded(broker.stop(), "stopping the broker")
+    await _bounded(clock.close(), "closing the clock")
+    if ctx.pool is not None and not await _bounded(ctx.pool.close(), "closing the pool"):
+        ctx.pool.terminate()  # a connection never released must not keep the process alive
     log.info("service stopped")
     if failure is not None:
         raise SystemExit(1)
+
+
+SHUTDOWN_STEP_SECONDS = 10.0
+"""Longest wait for each step of a shutdown (broker, clock, database pool): a process that
+cannot stop cleanly still exits, so that its supervisor starts it again."""
+
+
+async def _bounded(step: Awaitable[None], what: str) -> bool:
+    """False (logged) when `step` did not end within `SHUTDOWN_STEP_SECONDS`."""
+    try:
+        await asyncio.wait_for(step, SHUTDOWN_STEP_SECONDS)
+    except TimeoutError:
+        log.warning("%s took over %.0fs; going on", what, SHUTDOWN_STEP_SECONDS)
+        return False
+    return True
 
 
 def _nats_ready(nc: Client) -> ReadinessCheck:
