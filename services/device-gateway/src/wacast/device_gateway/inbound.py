@@ -62,7 +62,9 @@ class Inbox:
         if not await self.receipts.recovered(device_id, RECOVERY_WAIT_SECONDS):
             log.warning("recent sends of %s not read back yet: attributed without", device_id)
         ref = self.receipts.latest(device_id, lead_id, sender)
-        at = message.at or self.clock.now()
+        # Recorded on our clock, not the network's: stop-on-reply compares it with when
+        # an enrollment started, and a phone's clock (or a test's controlled clock) differs.
+        at = self.clock.now()
         iid = inbound_id(device_id, message.wa_message_id)
         event = m.InboundMessageReceived(
             tenant_id=tenant_id,
