@@ -66,6 +66,8 @@ class Receiver:
     got: list[Received] = field(default_factory=list)
     server: asyncio.Server | None = None
     writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    arrived: int = 0
+    """Requests read so far, answered or not (`got` holds the answered ones)."""
 
     @property
     def url(self) -> str:
@@ -99,6 +101,7 @@ class Receiver:
                     name, _, value = header.decode().partition(":")
                     headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
+                self.arrived += 1
                 if self.delay:
                     await asyncio.sleep(self.delay)
                 status = 500 if self.fail_first > 0 else self.status

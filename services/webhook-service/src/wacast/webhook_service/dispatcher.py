@@ -28,6 +28,7 @@ from wacast.contracts import webhooks as wh
 from wacast.contracts.base import Event
 from wacast.contracts.streams import BY_KEY, WEBHOOKS, codec
 from wacast.runtime.eventstore import Conflict
+from wacast.runtime.projection import TRANSIENT
 from wacast.webhook_service import signing
 from wacast.webhook_service.adapters.http import Outcome
 from wacast.webhook_service.adapters.lookups import Due
@@ -58,7 +59,11 @@ class Dispatcher:
             while True:
                 position = runner.position(WEBHOOKS.key)
                 self.worker_ended.clear()
-                wait = await self._start_due()
+                try:
+                    wait = await self._start_due()
+                except TRANSIENT as exc:
+                    log.warning("cannot read due deliveries now (%r); trying again", exc)
+                    wait = IDLE_WAIT
                 news: list[asyncio.Task[Any]] = [
                     asyncio.create_task(runner.wait_until(WEBHOOKS.key, position + 1, wait)),
                     asyncio.create_task(self.worker_ended.wait()),

@@ -63,7 +63,10 @@ class Poster:
 
     async def check(self, url: str) -> None:
         """Refuse (UrlRefused, Unresolvable) a URL that points where we may not go."""
-        parsed = httpx.URL(url)
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise UrlRefused(f"not a URL: {exc}") from None
         await checked_address(parsed.host, _port(parsed), self.allowlist, self.resolve)
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
@@ -75,7 +78,7 @@ class Poster:
             return _failed(f"no answer within {self.timeout:g} s", started)
         except (UrlRefused, Unresolvable) as exc:
             return _failed(str(exc), started)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
             return _failed(f"{type(exc).__name__}: {exc}", started)
         return Outcome(status, "" if 200 <= status < 300 else f"HTTP {status}", _ms(started))
 
