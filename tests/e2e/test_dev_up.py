@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from wacast.cli.devstack import SERVICES
+
 ROOT = Path(__file__).resolve().parents[2]
 UP_DEADLINE = 120.0
 STOP_DEADLINE = 30.0
@@ -99,7 +101,7 @@ def test_dev_up_serves_every_health_url_and_stops_everything_on_ctrl_c(tmp_path:
         output.wait_for("wacast is up", UP_DEADLINE)
         text = "\n".join(output.lines)
         health = re.findall(r"http://127\.0\.0\.1:\d+/healthz", text)
-        assert len(health) == 6, text
+        assert len(health) == len(SERVICES), text
         for url in health:
             assert httpx.get(url, timeout=5).status_code == 200, url
             ready = url.replace("/healthz", "/readyz")
@@ -122,7 +124,7 @@ def test_dev_up_serves_every_health_url_and_stops_everything_on_ctrl_c(tmp_path:
         )
         assert expected in metrics, metrics[:2000]
         children = descendants(proc.pid)
-        assert len(children) >= 8, "expected nats, postgres and six services"
+        assert len(children) >= 2 + len(SERVICES), "expected nats, postgres and every service"
 
         proc.send_signal(signal.SIGINT)
 

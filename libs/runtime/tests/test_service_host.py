@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 
@@ -46,4 +47,41 @@ async def test_a_failed_service_exits_although_a_database_connection_is_never_re
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+    assert time.monotonic() - started < 20
+
+
+async def test_a_failed_service_exits_although_a_task_ignores_its_cancellation(
+    nats_url: str, streams: Topology, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "SHUTDOWN_STEP_SECONDS", 1.0)
+    settings = CommonSettings(nats_url=nats_url, namespace=streams.prefix)
+    stubborn: list[asyncio.Task[None]] = []
+
+    async def setup(ctx: ServiceContext[CommonSettings]) -> None:
+        async def ignore_cancellation() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            stubborn.append(task)
+            for _ in range(3):  # as a wait_for on 3.11 can swallow a cancel
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.sleep(3600)
+
+        async def fail() -> None:
+            await asyncio.sleep(0.3)
+            raise RuntimeError("boom")
+
+        ctx.background(ignore_cancellation)
+        ctx.background(fail)
+
+    loop = asyncio.get_running_loop()
+    started = time.monotonic()
+    try:
+        with pytest.raises(SystemExit):
+            async with asyncio.timeout(30):
+                await serve("host-test", settings, free_port(), setup)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        for task in stubborn:
+            task.cancel()
     assert time.monotonic() - started < 20

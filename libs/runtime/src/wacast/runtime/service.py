@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -145,7 +146,7 @@ async def serve(
     for task in tasks:
         if task.get_name() != "http":
             task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    clean = await _bounded(asyncio.gather(*tasks, return_exceptions=True), "stopping the tasks")
     stopper.cancel()
     await _bounded(broker.stop(), "stopping the broker")
     await _bounded(clock.close(), "closing the clock")
@@ -154,20 +155,26 @@ async def serve(
     log.info("service stopped")
     if failure is not None:
         raise SystemExit(1)
+    if not clean:
+        raise SystemExit(3)  # the process exits even though a task ignored its cancellation
 
 
 SHUTDOWN_STEP_SECONDS = 10.0
-"""Longest wait for each step of a shutdown (broker, clock, database pool): a process that
+"""Longest wait for each step of a shutdown (tasks, broker, clock, database pool): a process that
 cannot stop cleanly still exits, so that its supervisor starts it again."""
 
 
-async def _bounded(step: Awaitable[None], what: str) -> bool:
-    """False (logged) when `step` did not end within `SHUTDOWN_STEP_SECONDS`."""
-    try:
-        await asyncio.wait_for(step, SHUTDOWN_STEP_SECONDS)
-    except TimeoutError:
+async def _bounded(step: Awaitable[Any], what: str) -> bool:
+    """False (logged) when `step` did not end within `SHUTDOWN_STEP_SECONDS`. A step that
+    overruns is left behind, not cancelled: waiting for a cancellation it ignores is what
+    must not happen."""
+    future = asyncio.ensure_future(step)
+    await asyncio.wait([future], timeout=SHUTDOWN_STEP_SECONDS)
+    if not future.done():
         log.warning("%s took over %.0fs; going on", what, SHUTDOWN_STEP_SECONDS)
         return False
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("%s failed: %r", what, future.exception())
     return True
 
 
@@ -206,4 +213,10 @@ def run(
     except TelemetryError as exc:
         print(f"{name}: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    asyncio.run(serve(name, settings, port_of(settings), setup, needs_database=needs_database))
+    try:
+        asyncio.run(serve(name, settings, port_of(settings), setup, needs_database=needs_database))
+    except SystemExit as exc:
+        # asyncio.run waits for every task it cancels: one that ignores its cancellation
+        # would keep a failed process alive (its port closed) forever. Leave at once.
+        logging.shutdown()
+        os._exit(exc.code if isinstance(exc.code, int) else 1)
