@@ -112,7 +112,8 @@ class Event:
     ledger: int
     """Messages the network had accepted when it began."""
     took: float = 0.0
-    """Seconds until the stack was healthy again."""
+    """Seconds the action itself took (a kill: until the process exited; a restart: until
+    the server was healthy again)."""
 
 
 @dataclass
