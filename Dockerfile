@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for every wacast process: `docker run wacast device-gateway` (or campaign-service,
-# sequence-service, report-service, api-gateway, wa-simulator, or `wacast <command>` for the
-# CLI, e.g. `docker run wacast wacast backup /backups/today`). Build: `docker build -t wacast .`
+# sequence-service, report-service, api-gateway, webhook-service, wa-simulator, or
+# `wacast <command>` for the CLI, e.g. `docker run wacast wacast backup /backups/today`). Build: `docker build -t wacast .`
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # -- builder: the locked virtualenv, without dev dependencies ---------------------------------
@@ -51,7 +51,8 @@ ENV PATH="/app/.venv/bin:${PATH}" \
 WORKDIR /data
 USER 10001:10001
 # api-gateway 8080, device-gateway 8081, campaign-service 8082, sequence-service 8083,
-# report-service 8084, wa-simulator 8099 (each serves /healthz, /readyz and /metrics there).
-EXPOSE 8080 8081 8082 8083 8084 8099
+# report-service 8084, webhook-service 8085, wa-simulator 8099 (each serves /healthz, /readyz
+# and /metrics there).
+EXPOSE 8080 8081 8082 8083 8084 8085 8099
 ENTRYPOINT ["/usr/local/bin/wacast-entrypoint"]
 CMD ["help"]

@@ -22,7 +22,9 @@ from wacast.contracts.subjects import check_token
 C = TypeVar("C", bound=Command)
 S = TypeVar("S", bound=msgspec.Struct)
 
-StreamKey = Literal["DEVICES", "LEADS", "MEDIA", "CAMPAIGNS", "MESSAGES", "SEQUENCES", "TENANTS"]
+StreamKey = Literal[
+    "DEVICES", "LEADS", "MEDIA", "CAMPAIGNS", "MESSAGES", "SEQUENCES", "TENANTS", "WEBHOOKS"
+]
 SEQ_HEADER = "Wacast-Seq"
 STREAM_HEADER = "Wacast-Stream"
 UNAVAILABLE = (404, 503, 504)
