@@ -143,7 +143,7 @@ class MessageCancelled(LaneEventBase, frozen=True, kw_only=True):
     """Left the lane without being handed to the driver: shown as failed(reason).
 
     `reason`: `campaign_cancelled`, `campaign_failed`, `enrollment_removed`, `opted_out`,
-    `lead_deleted` (withdrawn by their owner), `device_offline` (pending longer than the
+    `lead_deleted`, `lead_replied` (withdrawn by their owner), `device_offline` (pending longer than the
     offline timeout), `device_deleted`, `device_unknown` (no such device), `lane_full` (the
     device's lane holds its maximum already), `expired` (past `not_after`), `media_missing`,
     `request_missing` (the send request was purged, e.g. its lead erased).
@@ -293,7 +293,9 @@ class SendsReleased(SendControlEventBase, frozen=True, kw_only=True):
 
 class SendsWithdrawn(SendControlEventBase, frozen=True, kw_only=True):
     """Nothing more of the scope is sent: what waits, and what arrives later, is cancelled
-    with `reason` (see `MessageCancelled`). Final."""
+    with `reason` (see `MessageCancelled`). Final for a campaign or an enrollment; a lead's
+    withdrawal (opt-out, deletion) is lifted by a later `SendsReleased` of the lead (opt-in)
+    for requests appended after that release."""
 
     reason: str
 

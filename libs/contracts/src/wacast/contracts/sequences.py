@@ -135,7 +135,8 @@ class EnrollmentStepFailed(EnrollmentEventBase, frozen=True, kw_only=True):
 
 class EnrollmentPaused(EnrollmentEventBase, frozen=True, kw_only=True):
     """`reason`: `device_offline` (a step fell due while `device_id`, the lead's device, was
-    offline; resumed when it connects), `reply`, `sequence_paused` or `requested`."""
+    offline; resumed when it connects), `reply` (`stop_on_reply="pause"`), `sequence_paused`
+    or `requested`. A reply or API pause also holds what waits in the lane (`SendsHeld`)."""
 
     reason: str
     device_id: str = ""
