@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from wacast.contracts import webhooks as wh
 from wacast.contracts.commands import WebhookCommand
-from wacast.contracts.streams import BY_KEY
 from wacast.runtime.commands import serve_commands, serve_query
-from wacast.runtime.consumer import consume_events
 from wacast.runtime.projection import ProjectionRunner
 from wacast.runtime.service import ServiceContext
 from wacast.runtime.urlguard import Allowlist, allowlist_entries
@@ -68,17 +68,9 @@ async def setup(ctx: ServiceContext[Settings]) -> None:
     serve_query(
         broker, topology, wh.DELIVERIES_QUERY, wh.ListDeliveries, queries.deliveries, queue=OWNER
     )
-    intake = Intake(core)
+    intake = Intake(core, ctx.dead_letters)
     for stream_key, kind in wh.SOURCES:
-        consume_events(
-            broker,
-            topology,
-            ctx.dead_letters,
-            spec=BY_KEY[stream_key],
-            subject=topology.all_of(kind),
-            durable=f"webhook-service-{kind}",
-            handle=intake.on_event,
-        )
+        ctx.background(partial(intake.run, stream_key, kind))
     dispatcher = Dispatcher(core)
 
     async def deliver() -> None:

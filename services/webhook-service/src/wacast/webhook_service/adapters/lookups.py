@@ -119,28 +119,28 @@ class Lookups:
         )
 
     async def work(self) -> list[Work]:
-        """Endpoints with pending deliveries, and when the first of them is due."""
+        """Live endpoints with a pending delivery that has a time, and the earliest time:
+        one probe of `deliveries_ready` per endpoint."""
         rows = await self.pool.fetch(
-            "SELECT tenant_id, webhook_id, min(next_attempt_at) AS due_at FROM ("
-            "  SELECT DISTINCT ON (tenant_id, webhook_id, resource) tenant_id, webhook_id,"
-            "    next_attempt_at"
-            f"  FROM {self.deliveries} WHERE status = 'pending'"
-            "  ORDER BY tenant_id, webhook_id, resource, source_seq"
-            ") heads GROUP BY tenant_id, webhook_id"
+            "SELECT w.tenant_id, w.webhook_id, d.due_at "
+            f"FROM {self.webhooks} w CROSS JOIN LATERAL ("
+            f"  SELECT next_attempt_at AS due_at FROM {self.deliveries} d"
+            "   WHERE d.tenant_id = w.tenant_id AND d.webhook_id = w.webhook_id"
+            "   AND d.status = 'pending' AND d.next_attempt_at IS NOT NULL"
+            "   ORDER BY d.next_attempt_at LIMIT 1"
+            ") d WHERE w.deleted_at IS NULL"
         )
         return [Work(r["tenant_id"], r["webhook_id"], r["due_at"]) for r in rows]
 
     async def due(self, tenant_id: str, webhook_id: str, now: datetime, limit: int) -> list[Due]:
-        """Due deliveries of one endpoint, each the first pending one of its resource, in
-        source order."""
+        """Up to `limit` due deliveries of one endpoint, each the first pending one of its
+        resource (only those have a time), earliest first: a range of `deliveries_ready`."""
         rows = await self.pool.fetch(
-            "SELECT * FROM ("
-            "  SELECT DISTINCT ON (resource) delivery_id, event_type, source_stream,"
-            "    source_seq, attempts, next_attempt_at, last_seq"
-            f"  FROM {self.deliveries}"
-            "  WHERE tenant_id = $1 AND webhook_id = $2 AND status = 'pending'"
-            "  ORDER BY resource, source_seq"
-            ") heads WHERE next_attempt_at <= $3 ORDER BY source_seq LIMIT $4",
+            "SELECT delivery_id, event_type, source_stream, source_seq, attempts, last_seq"
+            f" FROM {self.deliveries}"
+            " WHERE tenant_id = $1 AND webhook_id = $2 AND status = 'pending'"
+            " AND next_attempt_at IS NOT NULL AND next_attempt_at <= $3"
+            " ORDER BY next_attempt_at, source_seq LIMIT $4",
             tenant_id,
             webhook_id,
             now,

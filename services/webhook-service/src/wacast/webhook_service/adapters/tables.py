@@ -2,7 +2,12 @@
 
 `webhooks` holds each endpoint (and its signing secret); `deliveries` is the delivery log:
 one row per source event and endpoint with its status, tries and last answer. It is also
-the durable queue the dispatcher reads: pending rows by resource and source sequence.
+the durable queue the dispatcher reads.
+
+Only the first pending delivery of a resource (per endpoint) has a `next_attempt_at`: the
+others wait behind it with none, and the projection hands the time on to the next one when
+the first is delivered or dead. So the dispatcher's work is one bounded range of the
+`deliveries_ready` index (pending, with a time, by time), never a scan of every pending row.
 """
 
 from __future__ import annotations
@@ -63,16 +68,43 @@ DDL = (
         ON deliveries (tenant_id, webhook_id, resource, source_seq)
         WHERE status = 'pending'
     """,
+    """
+    CREATE INDEX IF NOT EXISTS deliveries_ready
+        ON deliveries (tenant_id, webhook_id, next_attempt_at, source_seq)
+        WHERE status = 'pending' AND next_attempt_at IS NOT NULL
+    """,
+    # tables written before only the first pending delivery of a resource had a time
+    """
+    UPDATE deliveries d SET next_attempt_at = NULL
+    WHERE d.status = 'pending' AND d.next_attempt_at IS NOT NULL AND EXISTS (
+        SELECT 1 FROM deliveries e WHERE e.tenant_id = d.tenant_id
+        AND e.webhook_id = d.webhook_id AND e.resource = d.resource
+        AND e.status = 'pending' AND e.source_seq < d.source_seq)
+    """,
 )
 
-_QUEUE = """
+_BEHIND = """
+EXISTS (SELECT 1 FROM deliveries e WHERE e.tenant_id = $1 AND e.webhook_id = {webhook}
+    AND e.resource = {resource} AND e.status = 'pending' AND e.source_seq < {seq})
+"""
+_DEMOTE = """
+UPDATE deliveries SET next_attempt_at = NULL
+WHERE tenant_id = $1 AND webhook_id = {webhook} AND resource = {resource}
+    AND status = 'pending' AND source_seq > {seq} AND next_attempt_at IS NOT NULL
+"""
+# a delivery queued (or replayed) behind a pending one of its resource waits without a time;
+# one queued before pending ones of its resource (two source subjects, one resource) goes
+# first and they wait
+_QUEUE = f"""
+WITH demoted AS ({_DEMOTE.format(webhook="$3", resource="$5", seq="$7")})
 INSERT INTO deliveries (tenant_id, delivery_id, webhook_id, event_type, resource,
     source_stream, source_seq, status, next_attempt_at, queued_at, updated_at, queued_seq,
     last_seq)
 SELECT $1, $2, $3, $4, $5, $6, $7,
     CASE WHEN EXISTS (SELECT 1 FROM webhooks w WHERE w.tenant_id = $1 AND w.webhook_id = $3
         AND w.deleted_at IS NULL) THEN 'pending' ELSE 'cancelled' END,
-    $8, $8, $8, $9, $9
+    CASE WHEN {_BEHIND.format(webhook="$3", resource="$5", seq="$7")} THEN NULL ELSE $8::timestamptz END,
+    $8, $8, $9, $9
 ON CONFLICT DO NOTHING
 """
 _ATTEMPTED = """
@@ -80,18 +112,53 @@ UPDATE deliveries SET attempts = $3, last_status_code = $4, last_error = $5,
     next_attempt_at = $6, updated_at = $7, last_seq = $8
 WHERE tenant_id = $1 AND delivery_id = $2
 """
-_DELIVERED = """
+
+
+def _then_next(done: str, at: str) -> str:
+    """`done` (an UPDATE ending a delivery), then the next pending delivery of its resource
+    gets time `at` if it was waiting."""
+    return f"""
+WITH done AS ({done} RETURNING tenant_id, delivery_id, webhook_id, resource)
+UPDATE deliveries n SET next_attempt_at = {at}
+FROM done CROSS JOIN LATERAL (
+    SELECT h.delivery_id, h.next_attempt_at FROM deliveries h
+    WHERE h.tenant_id = done.tenant_id AND h.webhook_id = done.webhook_id
+        AND h.resource = done.resource AND h.status = 'pending'
+        AND h.delivery_id <> done.delivery_id
+    ORDER BY h.source_seq LIMIT 1
+) head
+WHERE head.next_attempt_at IS NULL AND n.tenant_id = done.tenant_id
+    AND n.delivery_id = head.delivery_id
+"""
+
+
+_DELIVERED = _then_next(
+    """
 UPDATE deliveries SET status = 'delivered', attempts = $3, last_status_code = $4,
     last_error = '', next_attempt_at = NULL, updated_at = $5, delivered_at = $5, last_seq = $6
-WHERE tenant_id = $1 AND delivery_id = $2
-"""
-_DEAD = """
+WHERE tenant_id = $1 AND delivery_id = $2""",
+    "$5",
+)
+_DEAD = _then_next(
+    """
 UPDATE deliveries SET status = 'dead', attempts = $3, last_status_code = $4, last_error = $5,
     next_attempt_at = NULL, updated_at = $6, last_seq = $7
-WHERE tenant_id = $1 AND delivery_id = $2
-"""
-_REPLAY = """
-UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $3, updated_at = $3,
+WHERE tenant_id = $1 AND delivery_id = $2""",
+    "$6",
+)
+_REPLAY = f"""
+WITH demoted AS (
+    UPDATE deliveries SET next_attempt_at = NULL
+    FROM (SELECT webhook_id, resource, source_seq FROM deliveries
+        WHERE tenant_id = $1 AND delivery_id = $2) r
+    WHERE deliveries.tenant_id = $1 AND deliveries.webhook_id = r.webhook_id
+        AND deliveries.resource = r.resource AND deliveries.status = 'pending'
+        AND deliveries.source_seq > r.source_seq AND deliveries.next_attempt_at IS NOT NULL
+)
+UPDATE deliveries d SET status = 'pending', attempts = 0, updated_at = $3,
+    next_attempt_at = CASE
+        WHEN {_BEHIND.format(webhook="d.webhook_id", resource="d.resource", seq="d.source_seq")}
+        THEN NULL ELSE $3::timestamptz END,
     replays = replays + 1, last_seq = $4
 WHERE tenant_id = $1 AND delivery_id = $2
 """

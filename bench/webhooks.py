@@ -1,0 +1,249 @@
+"""Webhooks at campaign scale: how fast one endpoint receives `message.*` events.
+
+Starts one durable nats-server and one durable Postgres in a temporary directory and the
+webhook-service as its own process, and one receiver on 127.0.0.1 (a minimal HTTP/1.1 server
+in this process that answers 204). First the raw receiver rate: the same number of POSTs
+straight from this process with httpx, 16 in flight (the ceiling the service could reach on
+this machine). Then one endpoint subscribed to `message.sent`, `.delivered` and `.read` is created through the service's
+command, N `MessageSent` events (one per message, as a campaign's gateway appends them) are
+appended in atomic batches, and the time from the first append to the N-th delivered POST is
+the delivery rate. Prints one JSON object; see bench/README.md.
+
+    .venv/bin/python bench/webhooks.py [--events N] [--out FILE] [--no-save]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+from nats.aio.client import Client
+
+from wacast.contracts import webhooks as wh
+from wacast.contracts.base import Event
+from wacast.contracts.messages import MessageSent
+from wacast.contracts.subjects import Topology
+from wacast.runtime.commands import Requester
+from wacast.runtime.embedded import NatsPlan, PostgresPlan, free_port, stop
+from wacast.runtime.eventstore import MAX_BATCH, Append, EventStore
+from wacast.runtime.provisioning import ensure_streams
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TENANT = "acme"
+RAW_IN_FLIGHT = 16
+
+
+class Receiver:
+    """Counts POSTs and answers each 204 at once (keep-alive)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.ids: set[str] = set()
+        self.reached = asyncio.Event()
+        self.target = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/hooks"
+
+    def expect(self, n: int) -> None:
+        self.count, self.target = 0, n
+        self.ids.clear()
+        self.reached.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readline():
+                length, webhook_id = 0, ""
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                    elif name.lower() == "webhook-id":
+                        webhook_id = value.strip()
+                await reader.readexactly(length)
+                self.count += 1
+                if webhook_id:
+                    self.ids.add(webhook_id)
+                if self.count >= self.target:
+                    self.reached.set()
+                writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+async def raw_rate(url: str, receiver: Receiver, n: int) -> float:
+    receiver.expect(n)
+    gate = asyncio.Semaphore(RAW_IN_FLIGHT)
+    body = b'{"type":"message.sent"}'
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=RAW_IN_FLIGHT)) as http:
+
+        async def one() -> None:
+            async with gate:
+                await http.post(url, content=body, headers={"content-type": "application/json"})
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(n)))
+        return n / (time.perf_counter() - started)
+
+
+def start_service(nats_url: str, pg_url: str, namespace: str, port: int, log: Path) -> Any:
+    import subprocess
+
+    env = {
+        **os.environ,
+        "WACAST_NATS_URL": nats_url,
+        "WACAST_DATABASE_URL": pg_url,
+        "WACAST_NAMESPACE": namespace,
+        "WACAST_WEBHOOKS_PORT": str(port),
+        "WACAST_URL_ALLOWLIST": "127.0.0.1",
+        "WACAST_LOG_LEVEL": "WARNING",
+    }
+    out = open(log, "ab")  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "wacast.webhook_service"], env=env, stdout=out, stderr=out
+    )
+
+
+async def until_ready(port: int, proc: Any, timeout: float = 120.0) -> None:
+    deadline = time.perf_counter() + timeout
+    async with httpx.AsyncClient() as http:
+        while time.perf_counter() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the webhook-service exited with {proc.returncode}")
+            try:
+                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the webhook-service did not get ready")
+
+
+def sent(n: int, at: datetime) -> Event:
+    return MessageSent(
+        tenant_id=TENANT,
+        occurred_at=at,
+        message_id=f"m{n:07d}",
+        device_id=f"d{n % 50:02d}",
+        lead_id=f"l{n:07d}",
+        origin="campaign",
+        origin_id="c1",
+        wa_message_id=f"wa{n:07d}",
+    )
+
+
+async def measure(nc: Client, nats_url: str, pg_url: str, root: Path, n: int) -> dict[str, Any]:
+    topology = Topology("bench")
+    await ensure_streams(nc, topology)
+    receiver = Receiver()
+    url = await receiver.start()
+    raw = await raw_rate(url, receiver, n)
+
+    port = free_port()
+    proc = start_service(nats_url, pg_url, topology.prefix, port, root / "service.log")
+    try:
+        await until_ready(port, proc)
+        reply = await Requester(nc, topology, timeout=20).send(
+            wh.CreateWebhook(tenant_id=TENANT, url=url, event_types=["message.sent", "message.delivered", "message.read"])
+        )
+        if not reply.ok:
+            raise RuntimeError(f"cannot create the webhook: {reply}")
+        await asyncio.sleep(0.01)  # the events below happen after the endpoint was created
+        store = EventStore(nc, topology)
+        at = datetime.now(UTC)
+        events = [sent(i, at) for i in range(n)]
+        receiver.expect(n)
+        started = time.perf_counter()
+        for first in range(0, n, MAX_BATCH):
+            chunk = events[first : first + MAX_BATCH]
+            await store.append_batch(
+                [Append(e.subject(topology), e, f"bench.{first + i}") for i, e in enumerate(chunk)]
+            )
+        appended_s = time.perf_counter() - started
+        timeout = max(120.0, n / 5)
+        try:
+            await asyncio.wait_for(receiver.reached.wait(), timeout)
+        except TimeoutError:
+            raise RuntimeError(f"{receiver.count} of {n} delivered in {timeout:g} s") from None
+        took = time.perf_counter() - started
+    finally:
+        stop(proc)
+    return {
+        "events": n,
+        "delivered": receiver.count,
+        "distinct_webhook_ids": len(receiver.ids),
+        "delivered_per_s": round(n / took, 1),
+        "raw_receiver_per_s": round(raw, 1),
+        "ratio_to_raw": round(n / took / raw, 3),
+        "seconds": {"append": round(appended_s, 2), "all_delivered": round(took, 2)},
+    }
+
+
+def run(n: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="wacast-bench-webhooks-") as tmp:
+        root = Path(tmp)
+        nats_plan = NatsPlan(root / "nats", free_port())
+        pg_plan = PostgresPlan(root / "postgres", free_port(), durable=True)
+        procs = [nats_plan.start(log=root / "nats.log")]
+        try:
+            procs.append(pg_plan.start(log=root / "postgres.log"))
+
+            async def go() -> dict[str, Any]:
+                nc = await nats.connect(nats_plan.url)
+                try:
+                    return await measure(nc, nats_plan.url, pg_plan.url(), root, n)
+                finally:
+                    await nc.drain()
+
+            try:
+                result = asyncio.run(go())
+            except Exception:
+                log = root / "service.log"
+                if log.exists():
+                    print(log.read_text()[-4000:], file=sys.stderr)
+                raise
+            result["machine"] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
+            return result
+        finally:
+            for proc in reversed(procs):
+                stop(proc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=5_000, help="events for the one endpoint")
+    parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results)")
+    parser.add_argument("--no-save", action="store_true", help="only print the JSON")
+    args = parser.parse_args(argv)
+    if args.events < 1:
+        parser.error("--events must be at least 1")
+    result = run(args.events)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if not args.no_save:
+        out = args.out or RESULTS / f"webhooks-{time.strftime('%Y%m%dT%H%M%S')}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        print(f"saved {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
