@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import time
 
@@ -30,12 +31,12 @@ async def test_a_failed_service_exits_although_a_database_connection_is_never_re
             await ctx.pool.acquire()  # never released: Pool.close() alone would wait forever
             await asyncio.Event().wait()
 
-        async def fail() -> None:
+        async def fail(why: str) -> None:
             await asyncio.sleep(0.3)
-            raise RuntimeError("the database went away")
+            raise RuntimeError(why)
 
         ctx.background(hold)
-        ctx.background(fail)
+        ctx.background(functools.partial(fail, "the database went away"))  # no __name__
 
     loop = asyncio.get_running_loop()
     started = time.monotonic()

@@ -129,7 +129,10 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(work(), name=work.__name__) for work in ctx._background]
+    tasks = [
+        asyncio.create_task(work(), name=getattr(work, "__name__", repr(work)))
+        for work in ctx._background  # a functools.partial has no __name__
+    ]
     tasks.append(asyncio.create_task(server.serve(), name="http"))
     tasks.append(
         asyncio.create_task(
