@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from wacast.contracts.devices import DeviceRenamed
 from wacast.contracts.streams import DEVICES
 from wacast.contracts.subjects import Topology
 from wacast.runtime.coalescer import Coalescer
-from wacast.runtime.eventstore import Append, Conflict, EventStore
+from wacast.runtime.eventstore import Append, Appended, AppendFailed, Conflict, EventStore
 
 AT = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -93,3 +94,60 @@ async def test_a_group_is_stored_together_and_in_order(
     stored = await store.load(DEVICES, subject)
     assert [s.event.name for s in stored] == ["a", "b", "c"]  # type: ignore[attr-defined]
     assert [s.seq for s in stored] == [results[0].seq - 2, results[0].seq - 1, results[0].seq]
+
+
+class LosingAcks(EventStore):
+    """Stores every batch, then loses the acknowledgement of the first `lose` of them (as a
+    slow server does when the client's timeout runs out first)."""
+
+    def __init__(self, store: EventStore, lose: int) -> None:
+        super().__init__(store.nc, store.topology, store.timeout)
+        self.lose = lose
+
+    async def append_batch(self, items: Sequence[Append]) -> Appended:
+        appended = await super().append_batch(items)
+        if self.lose > 0:
+            self.lose -= 1
+            raise AppendFailed(408, f"no acknowledgement for the batch ending on {items[-1]}")
+        return appended
+
+
+async def test_a_batch_stored_without_acknowledgement_is_done_not_refused(
+    store: EventStore, streams: Topology
+) -> None:
+    losing = LosingAcks(store, lose=1)
+    coalescer = Coalescer(losing, flushers=1)
+    group = [renamed(store, "lost", name, 0 if name == "a" else None) for name in "abc"]
+    try:
+        results = await asyncio.gather(
+            coalescer.append_group(group),
+            *(coalescer.append(renamed(store, f"l{i}", "a", 0)) for i in range(5)),
+        )
+    finally:
+        await coalescer.close()
+
+    assert losing.lose == 0  # the acknowledgement was lost
+    stored = await store.load(DEVICES, streams.device("acme", "lost"))
+    assert [s.event.name for s in stored] == ["a", "b", "c"]  # type: ignore[attr-defined]
+    assert results[0].seq == stored[-1].seq
+    assert results[0].duplicate
+    for i, result in enumerate(results[1:]):
+        [one] = await store.load(DEVICES, streams.device("acme", f"l{i}"))
+        assert result.seq == one.seq
+
+
+async def test_a_group_alone_stored_without_acknowledgement_is_done(
+    store: EventStore, streams: Topology
+) -> None:
+    losing = LosingAcks(store, lose=1)
+    coalescer = Coalescer(losing, flushers=1)
+    group = [renamed(store, "alone", name, 0 if name == "a" else None) for name in "ab"]
+    try:
+        result = await coalescer.append_group(group)
+    finally:
+        await coalescer.close()
+
+    assert losing.lose == 0
+    stored = await store.load(DEVICES, streams.device("acme", "alone"))
+    assert [s.seq for s in stored] == [result.seq - 1, result.seq]
+    assert [s.msg_id for s in stored] == [i.msg_id for i in group]

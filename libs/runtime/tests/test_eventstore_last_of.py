@@ -35,3 +35,18 @@ async def test_last_of_gives_each_subjects_last_event_and_leaves_out_empty_ones(
         DEVICES, streams.device("acme", "d299")
     )
     assert await store.last_of(DEVICES, [streams.device("acme", "nobody")]) == {}
+
+
+async def test_events_read_back_carry_the_message_id_they_were_appended_with(
+    store: EventStore, streams: Topology
+) -> None:
+    subject = streams.device("acme", "ided")
+    renamed = [
+        DeviceRenamed(tenant_id="acme", occurred_at=AT, device_id="ided", name=name)
+        for name in "ab"
+    ]
+    await store.append(subject, renamed[:1], msg_id="first", expected=0)
+    await store.append(subject, renamed[1:], msg_id="second", expected=None)
+
+    assert [s.msg_id for s in await store.load(DEVICES, subject)] == ["first", "second"]
+    assert (await store.last_of(DEVICES, [subject]))[subject].msg_id == "second"

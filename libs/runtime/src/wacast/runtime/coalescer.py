@@ -9,6 +9,12 @@ batch: one round trip and one write for all of them.
 If the batch is refused (one item's expected sequence is stale, or one message id is
 stored already), nothing of it was stored, and each item is appended again on its own, so
 only the item at fault gets its `Conflict`; the others succeed as if alone.
+
+A batch whose acknowledgement did not come back (408), or that was refused for holding a
+message id stored already (an earlier attempt's acknowledgement was lost), may well be
+stored: the subjects' last messages are read back first, and a group whose last message id
+is found there is done (`duplicate`, with its stored sequence). Only the others are
+appended again, so a lost acknowledgement never turns into a `Conflict` of one's own append.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from wacast.runtime.eventstore import (
     Appended,
     AppendFailed,
     Conflict,
+    DuplicateInBatch,
     EventStore,
 )
 
@@ -98,8 +105,10 @@ class Coalescer:
         if len(batch) > 1 and _batchable(batch):
             try:
                 appended = await self.store.append_batch([i for w in batch for i in w.items])
-            except (Conflict, AppendFailed):
-                pass  # nothing was stored: find the one at fault below
+            except (Conflict, AppendFailed) as exc:
+                if _may_be_stored(exc):
+                    batch = await self._unstored(batch)
+                # refused: nothing of it was stored; find the one at fault below
             except Exception as exc:
                 for waiting in batch:
                     _fail(waiting, exc)
@@ -113,10 +122,33 @@ class Coalescer:
                 return
         await asyncio.gather(*(self._alone(w) for w in batch))
 
+    async def _unstored(self, batch: list[_Waiting]) -> list[_Waiting]:
+        """Settle the groups found stored (each group's last message id is its subject's
+        last); return the others."""
+        spec = BY_KIND[batch[0].items[0].event.subject_kind]
+        try:
+            found = await self.store.last_of(spec, [w.items[-1].subject for w in batch])
+        except Exception as exc:
+            log.warning("reading back a batch without acknowledgement failed: %s", exc)
+            return batch
+        left: list[_Waiting] = []
+        stream = spec.name(self.store.topology)
+        for waiting in batch:
+            last = waiting.items[-1]
+            stored = found.get(last.subject)
+            if stored is not None and stored.msg_id == last.msg_id:
+                if not waiting.done.done():
+                    waiting.done.set_result(Appended(stream, stored.seq, duplicate=True))
+            else:
+                left.append(waiting)
+        return left
+
     async def _alone(self, waiting: _Waiting) -> None:
         try:
             result = await self.store.append_batch(waiting.items)
         except Exception as exc:
+            if _may_be_stored(exc) and not await self._unstored([waiting]):
+                return
             _fail(waiting, exc)
         else:
             if not waiting.done.done():
@@ -151,6 +183,11 @@ def _batchable(batch: list[_Waiting]) -> bool:
             if item.expected is not None:
                 expecting.add(item.subject)
     return all(len(groups[subject]) == 1 for subject in expecting)
+
+
+def _may_be_stored(exc: BaseException) -> bool:
+    """Was the batch perhaps stored after all (no answer, or an earlier attempt was)?"""
+    return isinstance(exc, DuplicateInBatch) or (isinstance(exc, AppendFailed) and exc.code == 408)
 
 
 def _fail(waiting: _Waiting, exc: BaseException) -> None:

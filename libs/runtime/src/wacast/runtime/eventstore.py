@@ -111,6 +111,8 @@ class Stored:
     seq: int
     subject: str
     event: Event
+    msg_id: str = ""
+    """Its `Nats-Msg-Id` (whose decision it was: a writer recognises its own appends)."""
 
 
 class EventStore:
@@ -258,7 +260,10 @@ class EventStore:
                 headers = msg.headers or {}
                 subject = headers["Nats-Subject"]
                 found[subject] = Stored(
-                    int(headers["Nats-Sequence"]), subject, decoder.decode(msg.data)
+                    int(headers["Nats-Sequence"]),
+                    subject,
+                    decoder.decode(msg.data),
+                    headers.get(MSG_ID, ""),
                 )
         return found
 
@@ -302,7 +307,8 @@ class EventStore:
             except NotFoundError:
                 return found
             data = msg.data or b""
-            found.append(Stored(int(msg.seq or 0), subject, decoder.decode(data)))
+            msg_id = (msg.headers or {}).get(MSG_ID, "")
+            found.append(Stored(int(msg.seq or 0), subject, decoder.decode(data), msg_id))
             seq = int(msg.seq or 0) + 1
 
 
