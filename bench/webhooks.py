@@ -4,12 +4,15 @@ Starts one durable nats-server and one durable Postgres in a temporary directory
 webhook-service as its own process, and one receiver on 127.0.0.1 (a minimal HTTP/1.1 server
 in this process that answers 204). First the raw receiver rate: the same number of POSTs
 straight from this process with httpx, 16 in flight (the ceiling the service could reach on
-this machine). Then one endpoint subscribed to `message.sent`, `.delivered` and `.read` is created through the service's
-command, N `MessageSent` events (one per message, as a campaign's gateway appends them) are
-appended in atomic batches, and the time from the first append to the N-th delivered POST is
-the delivery rate. Prints one JSON object; see bench/README.md.
+this machine). Then one endpoint subscribed to `message.sent`, `.delivered` and `.read` is
+created through the service's command, N `MessageSent` events (one per message, as a
+campaign's gateway appends them) are appended in atomic batches, and the time from the first
+append to the N-th delivered POST is the delivery rate. `--baseline DIR` first does the same
+with an older webhook-service (its `src` directory put first on the service's PYTHONPATH;
+own namespace and schema), so before and after are measured on one machine in one run.
+Prints one JSON object.
 
-    .venv/bin/python bench/webhooks.py [--events N] [--out FILE] [--no-save]
+    .venv/bin/python bench/webhooks.py [--events N] [--baseline DIR] [--out FILE] [--no-save]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +45,7 @@ from wacast.runtime.provisioning import ensure_streams
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TENANT = "acme"
+TYPES = ["message.sent", "message.delivered", "message.read"]
 RAW_IN_FLIGHT = 16
 
 
@@ -103,11 +108,12 @@ async def raw_rate(url: str, receiver: Receiver, n: int) -> float:
         return n / (time.perf_counter() - started)
 
 
-def start_service(nats_url: str, pg_url: str, namespace: str, port: int, log: Path) -> Any:
-    import subprocess
-
+def start_service(
+    nats_url: str, pg_url: str, namespace: str, port: int, log: Path, source: Path | None
+) -> Any:
     env = {
         **os.environ,
+        "WACAST_WEBHOOKS_SCHEMA": f"webhooks_{namespace}".replace("-", "_"),
         "WACAST_NATS_URL": nats_url,
         "WACAST_DATABASE_URL": pg_url,
         "WACAST_NAMESPACE": namespace,
@@ -115,6 +121,8 @@ def start_service(nats_url: str, pg_url: str, namespace: str, port: int, log: Pa
         "WACAST_URL_ALLOWLIST": "127.0.0.1",
         "WACAST_LOG_LEVEL": "WARNING",
     }
+    if source is not None:  # an older webhook-service's `src` directory goes first
+        env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")])
     out = open(log, "ab")  # noqa: SIM115
     return subprocess.Popen(
         [sys.executable, "-m", "wacast.webhook_service"], env=env, stdout=out, stderr=out
@@ -149,19 +157,27 @@ def sent(n: int, at: datetime) -> Event:
     )
 
 
-async def measure(nc: Client, nats_url: str, pg_url: str, root: Path, n: int) -> dict[str, Any]:
-    topology = Topology("bench")
+async def delivery_rate(
+    nc: Client,
+    nats_url: str,
+    pg_url: str,
+    root: Path,
+    receiver: Receiver,
+    url: str,
+    n: int,
+    namespace: str,
+    source: Path | None,
+) -> dict[str, Any]:
+    """Start a webhook-service (from `source` if given), create the endpoint, append N
+    events and time them until the receiver has them all."""
+    topology = Topology(namespace)
     await ensure_streams(nc, topology)
-    receiver = Receiver()
-    url = await receiver.start()
-    raw = await raw_rate(url, receiver, n)
-
     port = free_port()
-    proc = start_service(nats_url, pg_url, topology.prefix, port, root / "service.log")
+    proc = start_service(nats_url, pg_url, namespace, port, root / "service.log", source)
     try:
         await until_ready(port, proc)
         reply = await Requester(nc, topology, timeout=20).send(
-            wh.CreateWebhook(tenant_id=TENANT, url=url, event_types=["message.sent", "message.delivered", "message.read"])
+            wh.CreateWebhook(tenant_id=TENANT, url=url, event_types=TYPES)
         )
         if not reply.ok:
             raise RuntimeError(f"cannot create the webhook: {reply}")
@@ -186,17 +202,36 @@ async def measure(nc: Client, nats_url: str, pg_url: str, root: Path, n: int) ->
     finally:
         stop(proc)
     return {
-        "events": n,
         "delivered": receiver.count,
         "distinct_webhook_ids": len(receiver.ids),
         "delivered_per_s": round(n / took, 1),
-        "raw_receiver_per_s": round(raw, 1),
-        "ratio_to_raw": round(n / took / raw, 3),
         "seconds": {"append": round(appended_s, 2), "all_delivered": round(took, 2)},
     }
 
 
-def run(n: int) -> dict[str, Any]:
+async def measure(
+    nc: Client, nats_url: str, pg_url: str, root: Path, n: int, baseline: Path | None
+) -> dict[str, Any]:
+    receiver = Receiver()
+    url = await receiver.start()
+    raw = await raw_rate(url, receiver, n)
+    result: dict[str, Any] = {"events": n, "raw_receiver_per_s": round(raw, 1)}
+    if baseline is not None:
+        before = await delivery_rate(
+            nc, nats_url, pg_url, root, receiver, url, n, "benchbase", baseline
+        )
+        result["baseline"] = {"source": str(baseline), **before}
+    current = await delivery_rate(nc, nats_url, pg_url, root, receiver, url, n, "bench", None)
+    result.update(current)
+    result["ratio_to_raw"] = round(current["delivered_per_s"] / raw, 3)
+    if baseline is not None:
+        result["speedup"] = round(
+            current["delivered_per_s"] / result["baseline"]["delivered_per_s"], 2
+        )
+    return result
+
+
+def run(n: int, baseline: Path | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="wacast-bench-webhooks-") as tmp:
         root = Path(tmp)
         nats_plan = NatsPlan(root / "nats", free_port())
@@ -208,7 +243,7 @@ def run(n: int) -> dict[str, Any]:
             async def go() -> dict[str, Any]:
                 nc = await nats.connect(nats_plan.url)
                 try:
-                    return await measure(nc, nats_plan.url, pg_plan.url(), root, n)
+                    return await measure(nc, nats_plan.url, pg_plan.url(), root, n, baseline)
                 finally:
                     await nc.drain()
 
@@ -229,12 +264,18 @@ def run(n: int) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=5_000, help="events for the one endpoint")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="an older webhook-service's src directory, measured first in the same run "
+        "(e.g. from `git archive <commit> services/webhook-service/src`)",
+    )
     parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results)")
     parser.add_argument("--no-save", action="store_true", help="only print the JSON")
     args = parser.parse_args(argv)
     if args.events < 1:
         parser.error("--events must be at least 1")
-    result = run(args.events)
+    result = run(args.events, args.baseline)
     text = json.dumps(result, indent=2)
     print(text)
     if not args.no_save:
