@@ -153,3 +153,27 @@ def test_an_unknown_benchmark_is_refused_with_the_known_names() -> None:
     assert done.returncode == 2
     assert "no benchmark 'nope'" in done.stderr
     assert "e2e" in done.stderr
+
+
+@pytest.mark.timeout(120)
+def test_the_webhooks_bench_delivers_every_event_once_and_reports_both_rates() -> None:
+    source = ROOT / "services" / "webhook-service" / "src"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "webhooks.py"),
+            *("--events", "50", "--baseline", str(source), "--no-save"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout)
+    for run in (result, result["baseline"]):
+        assert run["delivered"] == run["distinct_webhook_ids"] == 50
+        assert run["delivered_per_s"] > 0
+    assert result["raw_receiver_per_s"] > 0
+    assert result["speedup"] > 0
