@@ -58,6 +58,7 @@ NAV = [
     ("campaigns", "Campaigns", "/app/campaigns"),
     ("sequences", "Sequences", "/app/sequences"),
     ("monitoring", "Monitoring", "/app/monitoring"),
+    ("webhooks", "Webhooks", "/app/webhooks"),
     ("settings", "Settings", "/app/settings"),
 ]
 
@@ -120,6 +121,11 @@ def lead(lead_id: FromPath[str]) -> Response[str]:
 @get("/app/settings", include_in_schema=False, sync_to_thread=False)
 def settings() -> Response[str]:
     return page("settings.html", "Settings", "settings")
+
+
+@get("/app/webhooks", include_in_schema=False, sync_to_thread=False)
+def webhooks() -> Response[str]:
+    return page("webhooks.html", "Webhooks", "webhooks")
 
 
 @get("/app/campaigns", include_in_schema=False, sync_to_thread=False)
@@ -204,6 +210,7 @@ def web_router(gw: Gateway) -> Router:
             leads,
             lead,
             settings,
+            webhooks,
             campaigns,
             campaign_new,
             campaign_report,
