@@ -2,7 +2,9 @@
 
 Each lane is appended to only here, each append expecting the lane subject's last sequence
 (the fencing token): when another replica took the device's partition and appended first,
-the append fails with `Fenced` and this replica stops serving the partition. Idle lanes
+the append fails with `Fenced` and this replica stops serving the partition. A refused or
+unacknowledged append is checked against what the lane holds first: this replica's own
+events stored without acknowledgement are adopted, never taken for another's. Idle lanes
 cost no task: one scheduler keeps a heap of wake-up times, and a lane gets a task only
 while it has a message to hand to the driver.
 """
@@ -24,6 +26,7 @@ import nats.errors
 
 from wacast.contracts import messages as m
 from wacast.contracts.base import Event
+from wacast.contracts.streams import MESSAGES
 from wacast.contracts.subjects import Topology, partition_of
 from wacast.device_gateway import metrics
 from wacast.device_gateway.controls import Controls
@@ -36,6 +39,10 @@ from wacast.runtime.eventstore import MAX_BATCH, Append, AppendFailed, Conflict,
 
 log = logging.getLogger(__name__)
 
+RECONCILE_ATTEMPTS = 5
+"""A lane append without acknowledgement and not found stored is sent again this often
+(with a doubling pause from `RECONCILE_DELAY` seconds) before the lane gives up for now."""
+RECONCILE_DELAY = 0.1
 CHECKPOINT_EVERY = 1000
 """A busy lane checkpoints when its oldest open entry moved this many events on."""
 
@@ -59,6 +66,9 @@ class Slot:
     task: asyncio.Task[None] | None = None
     stopped: bool = False
     checkpointed_open_from: int = 0
+    unconfirmed: set[str] = field(default_factory=set)
+    """Message ids of lane appends sent since the last acknowledged one: found stored
+    after the lane's sequence, they are this replica's own, not another's."""
 
 
 class Sender(Protocol):
@@ -136,25 +146,74 @@ class Lanes:
 
     async def append_locked(self, slot: Slot, events: Sequence[Event]) -> None:
         """Append to the lane subject in atomic batches, each expecting the lane's last
-        sequence, and fold what was stored into the lane."""
+        sequence, and fold what was stored into the lane.
+
+        An append without acknowledgement, or refused as stale, may have been stored by
+        this replica all the same (a slow server acknowledges late; a retry then finds its
+        own batch there): the lane reads back what follows its sequence, adopts what this
+        replica sent and appends only the rest. Only an event it did not send means that
+        another replica took the lane over (`Fenced`)."""
         if slot.stopped:
             raise Stopped(slot.lane.device_id)
         lane = slot.lane
         subject = self.topology.lane(lane.tenant_id, lane.device_id)
         for start in range(0, len(events), MAX_BATCH):
-            chunk = events[start : start + MAX_BATCH]
-            items = [
-                Append(subject, e, _msg_id(e, lane.seq), lane.seq if i == 0 else None)
-                for i, e in enumerate(chunk)
-            ]
-            try:
-                appended = await self.appender.append_group(items)
-            except Conflict:
-                slot.stopped = True
-                raise Fenced(lane.device_id) from None
-            first = appended.seq - len(chunk) + 1
-            for i, event in enumerate(chunk):
-                lane.apply(first + i, event)
+            chunk = list(events[start : start + MAX_BATCH])
+            for attempt in itertools.count():
+                items = [
+                    Append(subject, e, _msg_id(e, lane.seq), lane.seq if i == 0 else None)
+                    for i, e in enumerate(chunk)
+                ]
+                slot.unconfirmed.update(item.msg_id for item in items)
+                try:
+                    appended = await self.appender.append_group(items)
+                except (Conflict, AppendFailed, TimeoutError) as exc:
+                    adopted = await self._reconcile(slot, subject, exc)
+                    chunk = [
+                        e for e, i in zip(chunk, items, strict=True) if i.msg_id not in adopted
+                    ]
+                    if not chunk:
+                        break
+                    if not adopted and not isinstance(exc, Conflict):
+                        if attempt + 1 >= RECONCILE_ATTEMPTS:
+                            raise
+                        await asyncio.sleep(RECONCILE_DELAY * 2**attempt)
+                    continue
+                first = appended.seq - len(chunk) + 1
+                for i, event in enumerate(chunk):
+                    lane.apply(first + i, event)
+                slot.unconfirmed.clear()
+                break
+
+    async def _reconcile(self, slot: Slot, subject: str, exc: Exception) -> set[str]:
+        """Adopt what this replica's unacknowledged appends stored after the lane's
+        sequence; the message ids adopted. `Fenced` when another writer appended."""
+        lane = slot.lane
+        stored = await self.store.load(MESSAGES, subject, after=lane.seq)
+        adopted: set[str] = set()
+        for found in stored:
+            if found.msg_id not in slot.unconfirmed:
+                raise self._fenced(slot, f"{found.msg_id or 'an event'} at {found.seq}")
+            lane.apply(found.seq, found.event)
+            adopted.add(found.msg_id)
+        if stored:
+            log.info(
+                "lane of %s: adopted %d event(s) stored without acknowledgement (%s)",
+                lane.device_id, len(stored), exc,
+            )  # fmt: skip
+        elif isinstance(exc, Conflict):
+            raise self._fenced(slot, f"the lane is not at {lane.seq}")
+        if slot.stopped:
+            raise Stopped(lane.device_id)
+        return adopted
+
+    def _fenced(self, slot: Slot, what: str) -> Fenced:
+        slot.stopped = True
+        metrics.FENCED.inc()
+        log.warning(
+            "lane fenced by another replica: %s", what, extra={"device_id": slot.lane.device_id}
+        )
+        return Fenced(slot.lane.device_id)
 
     async def cancel(self, slot: Slot, entries: Iterable[Entry], reason: str) -> None:
         """Take waiting entries out of the lane as cancelled (failed before hand-off)."""
@@ -213,7 +272,6 @@ class Lanes:
         try:
             await self._steps(slot)
         except Fenced:
-            log.warning("lane fenced by another replica", extra={"device_id": device_id})
             self.on_fenced(partition_of(device_id))
         except Stopped:
             return
@@ -318,6 +376,8 @@ class Lanes:
 
 
 def _msg_id(event: Event, seq: int) -> str:
+    if isinstance(event, m.LaneFenced):  # two owners fencing at once must not look alike
+        return f"LaneFenced:{event.tenant_id}:{event.owner}:{event.epoch}:{seq}"
     message_id = getattr(event, "message_id", "")
     attempt = getattr(event, "attempt", 0)
     return f"{type(event).__name__}:{event.tenant_id}:{message_id}:{attempt}:{seq}"

@@ -27,6 +27,10 @@ DEVICES = Gauge("wacast_gateway_devices", "Devices this replica serves, by state
 BANS = Counter("wacast_gateway_bans_total", "Bans reported by WhatsApp")
 LEASES = Gauge("wacast_gateway_leases", "Send partitions this replica holds")
 RECONNECTS = Counter("wacast_gateway_reconnects_total", "Session reconnect attempts")
+FENCED = Counter(
+    "wacast_gateway_lanes_fenced_total",
+    "Lane appends that found another replica's event: the partition was taken over",
+)
 TAKEOVERS = Counter(
     "wacast_gateway_partition_starts_total", "Partitions this replica started serving"
 )

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import nats.errors
 
 from wacast.contracts import messages as m
+from wacast.contracts.streams import MESSAGES
 from wacast.device_gateway import metrics
 from wacast.device_gateway.domain.lane import Entry
 from wacast.device_gateway.lanes import Slot
@@ -98,12 +99,20 @@ class Outcomes:
 async def first_outcome(
     appender: Coalescer, event: m.MessageOutcomeBase, give_up: Callable[[], bool]
 ) -> bool:
-    subject = appender.store.topology.message(event.tenant_id, event.message_id)
+    """Append `event` as the message's first outcome; True when it is stored (also when an
+    earlier attempt was, its acknowledgement lost: the stored first event carries this
+    one's message id), False when another outcome came first."""
+    store = appender.store
+    subject = store.topology.message(event.tenant_id, event.message_id)
+    msg_id = f"outcome:{event.message_id}:{type(event).__name__}:{getattr(event, 'attempt', 0)}"
     delay = 0.05
     while True:
         try:
-            await appender.append(Append(subject, event, f"outcome:{event.message_id}", 0))
+            await appender.append(Append(subject, event, msg_id, 0))
         except Conflict:
+            stored = await store.load(MESSAGES, subject)
+            if stored and stored[0].msg_id == msg_id:
+                return True  # ours, stored without acknowledgement
             log.info("message %s has an outcome already", event.message_id)
             return False
         except TRANSIENT as exc:
