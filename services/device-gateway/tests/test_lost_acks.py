@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import nats.errors
@@ -17,6 +18,8 @@ from wacast.contracts import messages as m
 from wacast.contracts.streams import MESSAGES
 from wacast.contracts.subjects import Topology
 from wacast.contracts.values import Pacing
+from wacast.device_gateway.outcomes import first_outcome
+from wacast.device_gateway.receipts import Ref
 from wacast.device_gateway.testing import (
     InProcessGateway,
     Simulator,
@@ -25,6 +28,7 @@ from wacast.device_gateway.testing import (
     register_and_pair,
     request_send,
 )
+from wacast.runtime.coalescer import Coalescer
 from wacast.runtime.commands import Requester
 from wacast.runtime.eventstore import Append, Appended, AppendFailed, EventStore
 
@@ -104,7 +108,6 @@ async def test_appends_stored_without_acknowledgement_are_adopted_not_taken_for_
     losing = LosingAcks(store, {lane} | {streams.message(T, mid) for mid in mids})
     running.appender.store = losing
     fenced_before = counted("wacast_gateway_lanes_fenced_total")
-    starts_before = counted("wacast_gateway_partition_starts_total")
     caplog.set_level(logging.INFO, logger="wacast.device_gateway")
 
     for i, mid in enumerate(mids):
@@ -126,7 +129,6 @@ async def test_appends_stored_without_acknowledgement_are_adopted_not_taken_for_
     assert sorted(accepted) == sorted(handed) == sorted(mids)  # stored once, never twice
     assert not any(isinstance(e, m.LaneFenced) for e in events)
     assert counted("wacast_gateway_lanes_fenced_total") == fenced_before
-    assert counted("wacast_gateway_partition_starts_total") == starts_before
     assert not any("fenced" in r.getMessage() for r in caplog.records)
     assert any("adopted" in r.getMessage() for r in caplog.records)
 
@@ -163,3 +165,22 @@ async def test_another_owners_append_still_fences_the_lane(
 
     await eventually(fenced, 20, "the lane fenced by the other owner's append")
     assert any("lane fenced by another replica" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_outcome_stored_without_acknowledgement_is_ours_and_still_excludes_others(
+    store: EventStore, streams: Topology
+) -> None:
+    ref = Ref(T, "m-lost", "d-lost", "l1", "campaign", "c1").fields()
+    sent = m.MessageSent(**ref, occurred_at=datetime.now(UTC), wa_message_id="wa-1", attempt=1)
+    unknown = m.MessageFailed(
+        **ref, occurred_at=datetime.now(UTC), reason="unknown", retryable=False, attempt=1
+    )
+    subject = streams.message(T, "m-lost")
+    appender = Coalescer(LosingAcks(store, {subject}, times=1))
+    try:
+        assert await first_outcome(appender, sent, lambda: False)  # stored, ack lost, retried
+        assert not await first_outcome(appender, unknown, lambda: False)
+    finally:
+        await appender.close()
+
+    assert [type(s.event) for s in await store.load(MESSAGES, subject)] == [m.MessageSent]
