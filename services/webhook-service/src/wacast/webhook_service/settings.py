@@ -26,10 +26,10 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     """Endpoints a tenant may have at once."""
     webhook_concurrency: int = 64
     """Requests in flight at once, all endpoints together."""
-    webhook_endpoint_concurrency: int = 4
+    webhook_endpoint_concurrency: int = 16
     """Requests in flight at once to one endpoint (each for a different resource: one
     resource's deliveries go one after the other)."""
-    webhook_batch: int = 100
+    webhook_batch: int = 200
     """Due deliveries of one endpoint read from the log per round (bounds memory)."""
     webhook_read_timeout: float = 2.0
     """Seconds a command or query waits for the tables to hold a write (read your writes)."""
