@@ -181,7 +181,7 @@ async def _bury(
     headers: dict[str, str] | None,
     error: BaseException,
 ) -> None:
-    log.error("dead-lettering %s seq %s for %s: %s", stream, seq, durable, error)
+    log.error("dead-lettering %s seq %s for %s: %.500s", stream, seq, durable, error)
     await dead_letters.send(
         stream=stream,
         consumer=durable,

@@ -1,7 +1,9 @@
 """The dead-letter stream: where a message that cannot be decoded or keeps failing goes.
 
 The original payload is kept byte for byte with its headers, plus where it came from and why
-it failed, so an operator can inspect and replay it. The consumer that sent it goes on.
+it failed, so an operator can inspect and replay it. The consumer that sent it goes on. A
+payload too big to travel with the dead letter's headers (it was near the server's
+`max_payload`) is cut to fit, and `Wacast-Truncated` says how long it was.
 """
 
 from __future__ import annotations
@@ -22,11 +24,15 @@ ERROR_HEADER = "Wacast-Error"
 ORIGIN_SUBJECT = "Wacast-Original-Subject"
 ORIGIN_STREAM = "Wacast-Original-Stream"
 ORIGIN_SEQ = "Wacast-Original-Seq"
+TRUNCATED = "Wacast-Truncated"
 MAX_ERROR_CHARS = 2000
+HEADER_ROOM = 256
+"""Bytes kept free under `max_payload` for the header block's framing."""
 
 
 class DeadLetters:
     def __init__(self, nc: Client, topology: Topology) -> None:
+        self.nc = nc
         self.js = nc.jetstream()
         self.topology = topology
         self.stream = topology.stream(DEAD_LETTER_KEY)
@@ -66,5 +72,9 @@ class DeadLetters:
                 "Nats-Msg-Id": f"dlq:{stream}:{consumer}:{seq}:{subject}"[:200],
             }
         )
+        room = self.nc.max_payload - HEADER_ROOM - sum(len(k) + len(v) + 4 for k, v in hdrs.items())
+        if len(data) > room:
+            hdrs[TRUNCATED] = str(len(data))
+            data = data[: max(0, room - len(TRUNCATED) - 24)]
         await self.js.publish(self.topology.dead_letter(stream, consumer), data, headers=hdrs)
         DEAD_LETTERS.labels(stream, consumer).inc()

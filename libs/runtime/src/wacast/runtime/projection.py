@@ -346,7 +346,7 @@ class ProjectionRunner:
                 raise CheckpointMoved(spec.key)
 
     async def _dead_letter(self, spec: StreamSpec, msg: Msg, exc: BaseException) -> None:
-        log.error("dead-lettering %s seq %s: %s", spec.key, _stream_seq(msg), exc)
+        log.error("dead-lettering %s seq %s: %.500s", spec.key, _stream_seq(msg), exc)
         await self.dead_letters.send(
             stream=spec.key,
             consumer=f"projection-{self.projection.name}",
