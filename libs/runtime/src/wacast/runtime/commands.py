@@ -42,8 +42,16 @@ def problem(code: str, title: str, status: int = 400, detail: str = "", **extra:
     )
 
 
+DETAIL_LIMIT = 500
+"""Characters of a decoding error kept in a problem: msgspec quotes the offending value, and
+a reply quoting a 4 MB value would not fit in a NATS message (the caller would time out)."""
+
+
 def invalid(exc: Exception) -> Reply:
-    return problem("invalid_request", "The request is not valid", 422, str(exc))
+    detail = str(exc)
+    if len(detail) > DETAIL_LIMIT:
+        detail = detail[:DETAIL_LIMIT] + "…"
+    return problem("invalid_request", "The request is not valid", 422, detail)
 
 
 def serve_commands(
