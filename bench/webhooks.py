@@ -10,7 +10,8 @@ campaign's gateway appends them) are appended in atomic batches, and the time fr
 append to the N-th delivered POST is the delivery rate. `--baseline DIR` first does the same
 with an older webhook-service (its `src` directory put first on the service's PYTHONPATH;
 own namespace and schema), so before and after are measured on one machine in one run.
-Prints one JSON object.
+Last, `backlog_queries` times the dispatcher's queries, old and current, with `--backlog`
+pending deliveries in the table. Prints one JSON object.
 
     .venv/bin/python bench/webhooks.py [--events N] [--baseline DIR] [--out FILE] [--no-save]
 """
@@ -25,11 +26,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import nats
 from nats.aio.client import Client
@@ -42,8 +44,26 @@ from wacast.runtime.commands import Requester
 from wacast.runtime.embedded import NatsPlan, PostgresPlan, free_port, stop
 from wacast.runtime.eventstore import MAX_BATCH, Append, EventStore
 from wacast.runtime.provisioning import ensure_streams
+from wacast.webhook_service.adapters.lookups import Lookups
+from wacast.webhook_service.adapters.tables import DDL
+from wacast.webhook_service.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
+OLD_WORK = """
+SELECT tenant_id, webhook_id, min(next_attempt_at) AS due_at FROM (
+    SELECT DISTINCT ON (tenant_id, webhook_id, resource) tenant_id, webhook_id, next_attempt_at
+    FROM deliveries WHERE status = 'pending' ORDER BY tenant_id, webhook_id, resource, source_seq
+) heads GROUP BY tenant_id, webhook_id
+"""
+OLD_DUE = """
+SELECT * FROM (
+    SELECT DISTINCT ON (resource) delivery_id, event_type, source_stream, source_seq, attempts,
+        next_attempt_at, last_seq
+    FROM deliveries WHERE tenant_id = $1 AND webhook_id = $2 AND status = 'pending'
+    ORDER BY resource, source_seq
+) heads WHERE next_attempt_at <= $3 ORDER BY source_seq LIMIT $4
+"""
+"""The dispatcher's queries before the `deliveries_ready` index (commit 09baa16)."""
 TENANT = "acme"
 TYPES = ["message.sent", "message.delivered", "message.read"]
 RAW_IN_FLIGHT = 16
@@ -231,7 +251,52 @@ async def measure(
     return result
 
 
-def run(n: int, baseline: Path | None) -> dict[str, Any]:
+async def backlog_queries(pg_url: str, pending: int) -> dict[str, Any]:
+    """Milliseconds of the dispatcher's work query and of one page of due deliveries with
+    `pending` deliveries (one message each, as a campaign's) waiting for one endpoint: the
+    old queries (a scan of every pending row) against the current ones (index ranges)."""
+    conn = await asyncpg.connect(pg_url)
+    pool = await asyncpg.create_pool(pg_url, min_size=1, max_size=2)
+    try:
+        await conn.execute("CREATE SCHEMA backlog; SET search_path TO backlog")
+        for statement in DDL:
+            await conn.execute(statement)
+        now = datetime.now(UTC)
+        await conn.execute(
+            "INSERT INTO webhooks VALUES ('t', 'w', 'u', '{*}', '', 's', $1, NULL, 1)", now
+        )
+        await conn.execute(
+            "INSERT INTO deliveries (tenant_id, delivery_id, webhook_id, event_type, resource,"
+            " source_stream, source_seq, status, next_attempt_at, queued_at, updated_at,"
+            " queued_seq, last_seq) SELECT 't', 'd' || g, 'w', 'message.sent', 'message:m' || g,"
+            " 'MESSAGES', g, 'pending', $1, $1, $1, g, g FROM generate_series(1, $2) g",
+            now,
+            pending,
+        )
+        await conn.execute("ANALYZE deliveries")
+        lookups = Lookups(pool, "backlog")
+        page = Settings().webhook_batch
+
+        async def ms(query: Callable[[], Awaitable[Any]], rounds: int = 5) -> float:
+            started = time.perf_counter()
+            for _ in range(rounds):
+                await query()
+            return round((time.perf_counter() - started) / rounds * 1000, 2)
+
+        return {
+            "pending": pending,
+            "page": page,
+            "old_work_ms": await ms(lambda: conn.fetch(OLD_WORK)),
+            "old_due_page_ms": await ms(lambda: conn.fetch(OLD_DUE, "t", "w", now, page)),
+            "work_ms": await ms(lookups.work),
+            "due_page_ms": await ms(lambda: lookups.due("t", "w", now, page)),
+        }
+    finally:
+        await pool.close()
+        await conn.close()
+
+
+def run(n: int, baseline: Path | None, backlog: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="wacast-bench-webhooks-") as tmp:
         root = Path(tmp)
         nats_plan = NatsPlan(root / "nats", free_port())
@@ -243,9 +308,12 @@ def run(n: int, baseline: Path | None) -> dict[str, Any]:
             async def go() -> dict[str, Any]:
                 nc = await nats.connect(nats_plan.url)
                 try:
-                    return await measure(nc, nats_plan.url, pg_plan.url(), root, n, baseline)
+                    result = await measure(nc, nats_plan.url, pg_plan.url(), root, n, baseline)
                 finally:
                     await nc.drain()
+                if backlog:
+                    result["backlog_queries"] = await backlog_queries(pg_plan.url(), backlog)
+                return result
 
             try:
                 result = asyncio.run(go())
@@ -270,12 +338,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="an older webhook-service's src directory, measured first in the same run "
         "(e.g. from `git archive <commit> services/webhook-service/src`)",
     )
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=100_000,
+        help="pending deliveries for timing the dispatcher's queries, old and new (0: skip)",
+    )
     parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results)")
     parser.add_argument("--no-save", action="store_true", help="only print the JSON")
     args = parser.parse_args(argv)
     if args.events < 1:
         parser.error("--events must be at least 1")
-    result = run(args.events, args.baseline)
+    result = run(args.events, args.baseline, args.backlog)
     text = json.dumps(result, indent=2)
     print(text)
     if not args.no_save:
