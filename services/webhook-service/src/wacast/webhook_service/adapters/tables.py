@@ -103,7 +103,8 @@ INSERT INTO deliveries (tenant_id, delivery_id, webhook_id, event_type, resource
 SELECT $1, $2, $3, $4, $5, $6, $7,
     CASE WHEN EXISTS (SELECT 1 FROM webhooks w WHERE w.tenant_id = $1 AND w.webhook_id = $3
         AND w.deleted_at IS NULL) THEN 'pending' ELSE 'cancelled' END,
-    CASE WHEN {_BEHIND.format(webhook="$3", resource="$5", seq="$7")} THEN NULL ELSE $8::timestamptz END,
+    CASE WHEN {_BEHIND.format(webhook="$3", resource="$5", seq="$7")}
+        THEN NULL ELSE $8::timestamptz END,
     $8, $8, $9, $9
 ON CONFLICT DO NOTHING
 """
