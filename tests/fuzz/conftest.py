@@ -3,15 +3,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
-from wacast.api_gateway.app import create_app
-from wacast.api_gateway.testing import Stack, whole_stack
-from wacast.runtime.embedded import PostgresPlan, free_port
-from wacast.runtime.health import http_server
+from wacast.api_gateway.testing import Stack, served_app, whole_stack
+from wacast.runtime.embedded import PostgresPlan
 
 
 @pytest.fixture(scope="session")
@@ -23,12 +20,5 @@ async def stack(nats_url: str, postgres_plan: PostgresPlan) -> AsyncIterator[Sta
 @pytest.fixture(scope="session")
 async def http_url(stack: Stack) -> AsyncIterator[str]:
     """The app served by uvicorn on a free port, for clients that speak real HTTP."""
-    port = free_port()
-    served = http_server(create_app(stack.gw), "127.0.0.1", port)
-    served.config.timeout_graceful_shutdown = 5
-    task = asyncio.create_task(served.serve())
-    while not served.started:
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    served.should_exit = True
-    await task
+    async with served_app(stack) as url:
+        yield url

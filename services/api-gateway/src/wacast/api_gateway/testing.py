@@ -51,13 +51,21 @@ from wacast.contracts.subjects import Topology
 from wacast.runtime.clock import SystemClock
 from wacast.runtime.commands import problem, serve_commands, serve_query
 from wacast.runtime.deadletter import DeadLetters
-from wacast.runtime.embedded import PostgresPlan
+from wacast.runtime.embedded import PostgresPlan, free_port
 from wacast.runtime.eventstore import Conflict, EventStore
+from wacast.runtime.health import http_server
 from wacast.runtime.provisioning import ensure_streams
 from wacast.runtime.service import ServiceContext
 from wacast.runtime.testing import TEMPLATE_DB
 
 log = logging.getLogger("wacast.api.testing")
+
+
+OWNER_SETTINGS: dict[str, dict[str, Any]] = {
+    "webhooks": {"url_allowlist": "127.0.0.1", "webhook_max_per_tenant": 3},
+}
+"""Settings of the real owners besides the stack's NATS, namespace and database: webhook
+receivers run on 127.0.0.1, which only configuration lets the SSRF guard reach."""
 
 
 class DeviceOwner:
@@ -269,14 +277,17 @@ async def whole_stack(nats_url: str, postgres_plan: PostgresPlan) -> AsyncIterat
                 pool,
             )
         )
-        for owner, module in (("campaigns", "campaign_service"), ("sequences", "sequence_service")):
+        for owner, module in (
+            ("campaigns", "campaign_service"),
+            ("sequences", "sequence_service"),
+            ("webhooks", "webhook_service"),
+        ):
             try:
                 app_module = importlib.import_module(f"wacast.{module}.app")
                 settings_module = importlib.import_module(f"wacast.{module}.settings")
+                settings = settings_module.Settings(**common, **OWNER_SETTINGS.get(owner, {}))
                 services[owner] = await stack_.enter_async_context(
-                    hosted(
-                        owner, app_module.setup, settings_module.Settings(**common), topology, pool
-                    )
+                    hosted(owner, app_module.setup, settings, topology, pool)
                 )
                 real.append(owner)
             except Exception:
@@ -329,3 +340,20 @@ async def whole_stack(nats_url: str, postgres_plan: PostgresPlan) -> AsyncIterat
     admin = await asyncpg.connect(postgres_plan.url())
     await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def served_app(stack: Stack) -> AsyncIterator[str]:
+    """The stack's app served by uvicorn on a free port (for WebSockets and real HTTP
+    clients); yields its base URL."""
+    port = free_port()
+    served = http_server(create_app(stack.gw), "127.0.0.1", port)
+    served.config.timeout_graceful_shutdown = 5
+    task = asyncio.create_task(served.serve())
+    while not served.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        served.should_exit = True
+        await task
