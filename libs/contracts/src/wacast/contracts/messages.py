@@ -143,10 +143,10 @@ class MessageCancelled(LaneEventBase, frozen=True, kw_only=True):
     """Left the lane without being handed to the driver: shown as failed(reason).
 
     `reason`: `campaign_cancelled`, `campaign_failed`, `enrollment_removed`, `opted_out`,
-    `lead_deleted`, `lead_replied` (withdrawn by their owner), `device_offline` (pending longer than the
-    offline timeout), `device_deleted`, `device_unknown` (no such device), `lane_full` (the
-    device's lane holds its maximum already), `expired` (past `not_after`), `media_missing`,
-    `request_missing` (the send request was purged, e.g. its lead erased).
+    `lead_deleted`, `lead_replied` (withdrawn by their owner), `device_offline` (pending
+    longer than the offline timeout), `device_deleted`, `device_unknown` (no such device),
+    `lane_full` (the device's lane holds its maximum already), `expired` (past `not_after`),
+    `media_missing`, `request_missing` (the send request was purged, e.g. its lead erased).
     """
 
     message_id: str
