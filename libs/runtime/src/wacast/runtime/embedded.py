@@ -23,11 +23,21 @@ PG_USER = "postgres"
 PG_SYSTEM_USER = "embedded_postgres"
 
 
+_handed_out: set[int] = set()
+"""Ports `free_port` returned in this process: the kernel may offer a port again as soon as
+its probe socket closes, and two components of one stack must never get the same one."""
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A 127.0.0.1 port nothing listens on now, and not one this process handed out before."""
+    for _ in range(1000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free port left that this process has not handed out already")
 
 
 def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
