@@ -36,9 +36,11 @@ async def until(
     what: str,
     timeout: float = 15.0,
     every: float = 0.1,
+    between: Callable[[], Awaitable[object]] | None = None,
 ) -> T:
     """Await `check` until it returns something truthy; fail naming `what` past the deadline.
-    A check that raises an `httpx.TransportError` (a service restarting) is tried again."""
+    A check that raises an `httpx.TransportError` (a service restarting) is tried again;
+    `between` runs after each failed try (e.g. moving the controlled clock)."""
     deadline = time.monotonic() + timeout
     last: object = None
     while True:
@@ -52,6 +54,8 @@ async def until(
             return found
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+        if between is not None:
+            await between()
         await asyncio.sleep(every)
 
 

@@ -14,7 +14,6 @@ failure goes on, and by hours at once to make later steps due.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -46,21 +45,7 @@ async def advance_until(
 ) -> T:
     """Await `check` until it is truthy, moving the controlled clock by `TICK` between
     tries; fail naming `what` past the (wall time) deadline."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        try:
-            found = await check()
-        except httpx.TransportError as exc:
-            found, last = None, exc
-        else:
-            last = found
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-        await stack.advance_clock(TICK)
-        await asyncio.sleep(0.25)
+    return await until(check, what, timeout, every=0.25, between=lambda: stack.advance_clock(TICK))
 
 
 SIM_MIN_GAP = 3.5
