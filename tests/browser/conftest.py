@@ -10,11 +10,6 @@ copied (palette-compressed) to `docs/screenshots/`.
 from __future__ import annotations
 
 import os
-import re
-import secrets
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,13 +20,10 @@ from tests.browser.helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
     PHONE,
-    ROOT,
-    STOP_DEADLINE,
-    UP_DEADLINE,
     WIDE,
-    Output,
     Stack,
     connect_device,
+    dev_up,
 )
 
 expect.set_options(timeout=15_000)
@@ -40,46 +32,8 @@ expect.set_options(timeout=15_000)
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The whole system on free ports, with a dev tenant whose key the tests know."""
-    key = f"browser-{secrets.token_hex(16)}"
-    env = {name: value for name, value in os.environ.items() if not name.startswith("WACAST_")}
-    env.update(
-        PYTHONUNBUFFERED="1",
-        WACAST_DEV_TENANT="browser",
-        WACAST_DEV_API_KEY=key,
-        # Pairing completes only when the test types the code or scans the QR, and the QR
-        # rotates fast enough to see it refresh.
-        WACAST_SIM_PAIR_DELAY="0",
-        WACAST_SIM_QR_ROTATE_SECONDS="2",
-        # No ban model and no random failures: zero pacing stays legal, failures are the
-        # numbers ending in 0000 (not on WhatsApp).
-        WACAST_SIM_PROFILE="bench",
-    )
-    data = tmp_path_factory.mktemp("stack") / "var"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wacast.cli.dev", "up", "--ports", "auto", "--data", str(data)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output = Output(proc)
-    try:
-        output.wait_for("wacast is up", UP_DEADLINE)
-        text = "\n".join(output.lines)
-        base = re.search(r"dashboard\s+(http://127\.0\.0\.1:\d+)/", text)
-        sim = re.search(r"simulator\s+(http://127\.0\.0\.1:\d+)", text)
-        assert base, text
-        assert sim, text
-        yield Stack(base=base.group(1), sim=sim.group(1), key=key, output=output.lines)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(STOP_DEADLINE)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with dev_up(tmp_path_factory.mktemp("stack") / "var") as up:
+        yield up
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,19 @@ public API and the simulator's control API."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import queue
+import re
+import secrets
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,3 +189,49 @@ def create_leads(
             assert response.status_code == 201, response.text
             ids.append(response.json()["id"])
     return ids
+
+
+@contextlib.contextmanager
+def dev_up(data: Path, **extra_env: str) -> Iterator[Stack]:
+    """`./dev up` on free ports with data under `data`, a dev tenant whose key the tests
+    know, and `extra_env` on top; stopped with Ctrl-C (then killed) on the way out."""
+    key = f"browser-{secrets.token_hex(16)}"
+    env = {name: value for name, value in os.environ.items() if not name.startswith("WACAST_")}
+    env.update(
+        PYTHONUNBUFFERED="1",
+        WACAST_DEV_TENANT="browser",
+        WACAST_DEV_API_KEY=key,
+        # Pairing completes only when the test types the code or scans the QR, and the QR
+        # rotates fast enough to see it refresh.
+        WACAST_SIM_PAIR_DELAY="0",
+        WACAST_SIM_QR_ROTATE_SECONDS="2",
+        # No ban model and no random failures: zero pacing stays legal, failures are the
+        # numbers ending in 0000 (not on WhatsApp).
+        WACAST_SIM_PROFILE="bench",
+    )
+    env.update(extra_env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wacast.cli.dev", "up", "--ports", "auto", "--data", str(data)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = Output(proc)
+    try:
+        output.wait_for("wacast is up", UP_DEADLINE)
+        text = "\n".join(output.lines)
+        base = re.search(r"dashboard\s+(http://127\.0\.0\.1:\d+)/", text)
+        sim = re.search(r"simulator\s+(http://127\.0\.0\.1:\d+)", text)
+        assert base, text
+        assert sim, text
+        yield Stack(base=base.group(1), sim=sim.group(1), key=key, output=output.lines)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(STOP_DEADLINE)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

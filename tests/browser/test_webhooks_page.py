@@ -5,12 +5,7 @@ is deleted."""
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import ROOT, STOP_DEADLINE, UP_DEADLINE, Output, Stack, shot, visit
+from tests.browser.helpers import Stack, dev_up, shot, visit
 from wacast.webhook_service import signing
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -31,43 +26,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The conftest's stack, but webhooks may reach 127.0.0.1 (where the receiver listens)
     and a failed try is final at once, so a dead delivery shows up without waiting."""
-    key = f"browser-{secrets.token_hex(16)}"
-    env = {name: value for name, value in os.environ.items() if not name.startswith("WACAST_")}
-    env.update(
-        PYTHONUNBUFFERED="1",
-        WACAST_DEV_TENANT="browser",
-        WACAST_DEV_API_KEY=key,
-        WACAST_SIM_PAIR_DELAY="0",
-        WACAST_SIM_PROFILE="bench",
+    with dev_up(
+        tmp_path_factory.mktemp("stack") / "var",
         WACAST_URL_ALLOWLIST="127.0.0.1",
         WACAST_WEBHOOK_MAX_ATTEMPTS="1",
-    )
-    data = tmp_path_factory.mktemp("stack") / "var"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wacast.cli.dev", "up", "--ports", "auto", "--data", str(data)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output = Output(proc)
-    try:
-        output.wait_for("wacast is up", UP_DEADLINE)
-        text = "\n".join(output.lines)
-        base = re.search(r"dashboard\s+(http://127\.0\.0\.1:\d+)/", text)
-        sim = re.search(r"simulator\s+(http://127\.0\.0\.1:\d+)", text)
-        assert base, text
-        assert sim, text
-        yield Stack(base=base.group(1), sim=sim.group(1), key=key, output=output.lines)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(STOP_DEADLINE)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    ) as up:
+        yield up
 
 
 class Receiver:
