@@ -21,6 +21,7 @@ from wacast.runtime.consumer import consume_events
 from wacast.runtime.deadletter import ERROR_HEADER, DeadLetters
 from wacast.runtime.eventstore import EventStore
 from wacast.runtime.projection import Envelope
+from wacast.runtime.testing import until_answering
 
 AT = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -43,7 +44,7 @@ async def test_a_command_is_answered_by_its_owner_and_bad_input_gets_a_problem(
 
     serve_commands(broker, streams, "devices", DeviceCommand, handle)
     await broker.start()
-    await broker.connection.flush()  # subscriptions reach the server first
+    await until_answering(nc, f"{streams.prefix}.cmd.devices.Probe")
     requester = Requester(nc, streams, timeout=3)
 
     ok = await requester.send(RegisterDevice(tenant_id="acme", name="front desk", driver="sim"))

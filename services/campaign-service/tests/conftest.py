@@ -19,8 +19,6 @@ import httpx
 import pytest
 from faststream.nats import NatsBroker
 from nats.aio.client import Client
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 
 from wacast.campaign_service.adapters.fetch import Resolver, system_resolver
 from wacast.campaign_service.service import CampaignService
@@ -37,6 +35,7 @@ from wacast.contracts.tenants import TenantCreated
 from wacast.runtime.clock import CONTROLLED_EPOCH, ControlledClock
 from wacast.runtime.deadletter import DeadLetters
 from wacast.runtime.eventstore import Append, EventStore
+from wacast.runtime.testing import until_answering
 
 T = TypeVar("T")
 TENANT = "acme"
@@ -113,21 +112,10 @@ class Harness:
         broker = NatsBroker(self.nats_url)
         service.register(broker)
         await broker.start()
-        await self._until_answering()
+        await until_answering(self.nc, self.topology.command("campaigns", "Probe"))
         replica = Replica(service, broker, asyncio.create_task(service.run()))
         self.replicas.append(replica)
         return replica
-
-    async def _until_answering(self) -> None:
-        """Commands get answers (the subscriptions start in the background)."""
-        subject = self.topology.command("campaigns", "Probe")
-        for _ in range(100):
-            try:
-                await self.nc.request(subject, b"{", timeout=1)
-                return
-            except (NoRespondersError, NatsTimeout):
-                await asyncio.sleep(0.05)
-        raise AssertionError("the replica does not answer commands")
 
     async def close(self) -> None:
         for replica in self.replicas:

@@ -32,7 +32,7 @@ from wacast.runtime.clock import CONTROLLED_EPOCH, ControlledClock, advance_cloc
 from wacast.runtime.commands import Requester
 from wacast.runtime.deadletter import DeadLetters
 from wacast.runtime.eventstore import EventStore
-from wacast.runtime.service import ServiceContext, make_broker
+from wacast.runtime.service import ServiceContext, make_broker, stop_service
 from wacast.sequence_service.app import setup
 from wacast.sequence_service.settings import Settings
 
@@ -48,13 +48,7 @@ class Running:
         self.tasks = tasks
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.ctx.broker.stop()
-        await self.ctx.clock.close()
-        if self.ctx.pool is not None:
-            await self.ctx.pool.close()
+        assert await stop_service(self.ctx, self.tasks), "the service did not stop cleanly"
 
 
 class Harness:

@@ -29,7 +29,7 @@ from wacast.runtime.clock import SystemClock
 from wacast.runtime.commands import Requester
 from wacast.runtime.deadletter import DeadLetters
 from wacast.runtime.eventstore import EventStore
-from wacast.runtime.service import ServiceContext, make_broker
+from wacast.runtime.service import ServiceContext, make_broker, stop_service
 from wacast.webhook_service.app import setup
 from wacast.webhook_service.settings import Settings
 
@@ -122,13 +122,7 @@ class Running:
         self.tasks = tasks
 
     async def stop(self) -> None:
-        while not all(task.done() for task in self.tasks):  # a 3.11 cancel can be swallowed
-            for task in self.tasks:
-                task.cancel()
-            await asyncio.wait(self.tasks, timeout=1.0)
-        await self.ctx.broker.stop()
-        if self.ctx.pool is not None:
-            await self.ctx.pool.close()
+        assert await stop_service(self.ctx, self.tasks), "the service did not stop cleanly"
 
 
 class Harness:

@@ -20,6 +20,7 @@ from wacast.contracts.subjects import Topology
 from wacast.runtime.deadletter import DeadLetters
 from wacast.runtime.projection import Projection, rebuild
 from wacast.runtime.registry import ProjectionRegistration
+from wacast.runtime.tasks import cancel_and_wait
 
 POLL_SECONDS = 0.25
 
@@ -100,8 +101,6 @@ async def rebuild_projections(
                 dead_letters=DeadLetters(nc, topology),
             )
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            await cancel_and_wait([watcher])
         task.update(sum(reached[registration.name].values()))
     return reached

@@ -19,6 +19,7 @@ from nats.js.kv import KeyValue
 
 from wacast.contracts.streams import CLOCK_BUCKET
 from wacast.contracts.subjects import Topology
+from wacast.runtime.tasks import cancel_and_wait
 
 CLOCK_KEY = "now"
 CONTROLLED_EPOCH = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
@@ -85,9 +86,7 @@ class ControlledClock:
 
     async def close(self) -> None:
         if self._watch_task is not None:
-            self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
+            await cancel_and_wait([self._watch_task])
 
 
 async def clock_bucket(nc: Client, topology: Topology) -> KeyValue:

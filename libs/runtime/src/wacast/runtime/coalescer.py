@@ -20,7 +20,6 @@ appended again, so a lost acknowledgement never turns into a `Conflict` of one's
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -34,6 +33,7 @@ from wacast.runtime.eventstore import (
     DuplicateInBatch,
     EventStore,
 )
+from wacast.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -158,11 +158,7 @@ class Coalescer:
         """Store what is waiting (for at most `drain` seconds), then stop."""
         if self._outstanding:
             await asyncio.wait(list(self._outstanding), timeout=drain)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         for queue in self._queues.values():
             for left in queue:

@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -31,6 +31,7 @@ from wacast.runtime.http_metrics import instrument
 from wacast.runtime.logs import configure_logging
 from wacast.runtime.provisioning import ensure_streams
 from wacast.runtime.settings import CommonSettings, SettingsError, load_settings
+from wacast.runtime.tasks import cancel_and_wait
 from wacast.runtime.telemetry import TelemetryError
 from wacast.runtime.telemetry import setup as setup_telemetry
 
@@ -149,20 +150,27 @@ async def serve(
     if failure is not None:
         log.error("background task %s failed", failure.get_name(), exc_info=failure.exception())
     server.should_exit = True
-    for task in tasks:
-        if task.get_name() != "http":
-            task.cancel()
-    clean = await _bounded(asyncio.gather(*tasks, return_exceptions=True), "stopping the tasks")
     stopper.cancel()
-    await _bounded(broker.stop(), "stopping the broker")
-    await _bounded(clock.close(), "closing the clock")
-    if ctx.pool is not None and not await _bounded(ctx.pool.close(), "closing the pool"):
-        ctx.pool.terminate()  # a connection never released must not keep the process alive
+    http = [task for task in tasks if task.get_name() == "http"]
+    served = await _bounded(asyncio.wait(http), "stopping the HTTP server")
+    clean = await stop_service(ctx, [task for task in tasks if task not in http]) and served
     log.info("service stopped")
     if failure is not None:
         raise SystemExit(1)
     if not clean:
         raise SystemExit(3)  # the process exits even though a task ignored its cancellation
+
+
+async def stop_service(ctx: ServiceContext[Any], tasks: Sequence[asyncio.Task[Any]]) -> bool:
+    """Cancel the service's `tasks`, then stop its broker, clock and database pool, each step
+    bounded by `SHUTDOWN_STEP_SECONDS`; False when a step overran (its work is left behind)."""
+    clean = await _bounded(cancel_and_wait(tasks), "stopping the tasks")
+    clean = await _bounded(ctx.broker.stop(), "stopping the broker") and clean
+    clean = await _bounded(ctx.clock.close(), "closing the clock") and clean
+    if ctx.pool is not None and not await _bounded(ctx.pool.close(), "closing the pool"):
+        ctx.pool.terminate()  # a connection never released must not keep the process alive
+        clean = False
+    return clean
 
 
 SHUTDOWN_STEP_SECONDS = 10.0

@@ -7,6 +7,7 @@ servers. Loaded by the root conftest as a plugin.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import shutil
@@ -22,6 +23,8 @@ import pytest
 import pytest_asyncio
 from hypothesis import settings
 from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 
 from wacast.contracts.subjects import Topology
 from wacast.runtime.deadletter import DeadLetters
@@ -140,6 +143,21 @@ async def streams(nc: Client, topology: Topology) -> AsyncIterator[Topology]:
     for name in await js.streams_info():
         if name.config.name and name.config.name.startswith(prefixes):
             await js.delete_stream(name.config.name)
+
+
+async def until_answering(nc: Client, subject: str, timeout: float = 10.0) -> None:
+    """Wait until something answers requests on `subject` (a malformed probe is answered
+    too). A subscription made on another connection can reach the server's interest graph
+    after that connection's flush when the machine is loaded."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await nc.request(subject, b"{", timeout=1)
+            return
+        except (NoRespondersError, NatsTimeout):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"nothing answers on {subject}") from None
+            await asyncio.sleep(0.05)
 
 
 @pytest.fixture

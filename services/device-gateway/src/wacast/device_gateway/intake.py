@@ -32,6 +32,7 @@ from wacast.device_gateway.lanes import Fenced, Lanes, Slot, Stopped
 from wacast.runtime.clock import Clock
 from wacast.runtime.deadletter import DeadLetters
 from wacast.runtime.eventstore import EventStore
+from wacast.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +95,7 @@ class Intake:
     async def stop(self, partition: int) -> None:
         task = self.tasks.pop(partition, None)
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait([task])
 
     async def _run(self, partition: int, sub: Any) -> None:
         try:

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
+from wacast.runtime.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 CHUNK = 128 * 1024
@@ -138,7 +140,5 @@ class SessionWriter:
         if futures:
             await asyncio.wait(futures, timeout=drain)
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None

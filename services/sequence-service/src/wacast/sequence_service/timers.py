@@ -11,7 +11,6 @@ appends send requests, then step records, in atomic batches.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable
@@ -23,6 +22,7 @@ from prometheus_client import Counter, Histogram
 from wacast.contracts.sequences import EnrollmentPaused
 from wacast.contracts.streams import SEQUENCES
 from wacast.contracts.values import MediaRef
+from wacast.runtime.tasks import cancel_and_wait
 from wacast.sequence_service.adapters.lookups import DueKey, Snapshot
 from wacast.sequence_service.adapters.projection import PrivateTables
 from wacast.sequence_service.core import Core
@@ -184,7 +184,4 @@ class Timers:
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(tasks)

@@ -13,6 +13,7 @@ from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 
 from wacast.runtime.health import health_handlers
+from wacast.runtime.tasks import cancel_and_wait
 from wacast.wa_simulator import metrics
 from wacast.wa_simulator.network import Network
 from wacast.wa_simulator.routes import TITLES, control_handlers, problem_body, problem_for
@@ -33,9 +34,7 @@ def create_app(settings: Settings, *, rng: random.Random | None = None) -> Lites
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait([task])
 
     async def ready() -> bool:
         return True

@@ -13,6 +13,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath, FromQuery
 
 from wacast.contracts.sim_protocol import Error, batch_decoder, driver_frame_decoder
+from wacast.runtime.tasks import cancel_and_wait
 from wacast.wa_simulator import metrics
 from wacast.wa_simulator.connection import DriverConnection
 from wacast.wa_simulator.errors import SimProblem, bad_request
@@ -199,9 +200,7 @@ async def serve_driver(network: Network, socket: WebSocket[Any, Any, Any]) -> No
         network.close_connection(conn)
         metrics.DRIVER_CONNECTIONS.dec()
         conn.ready.set()
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await writer
+        await cancel_and_wait([writer])
         with contextlib.suppress(Exception):
             await socket.close(1008 if conn.overflowed else 1000)
 

@@ -40,6 +40,7 @@ from wacast.device_gateway.drivers.base import (
     SendError,
     Sent,
 )
+from wacast.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -158,11 +159,7 @@ class SimDriver:
         ws = self._ws
         if ws is not None:
             await ws.close()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         self._fail_pending()
 
@@ -319,9 +316,7 @@ class SimDriver:
             finally:
                 self._up.clear()
                 self._ws = None
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
+                await cancel_and_wait([writer])
                 await ws.close()
                 self._socket_lost()
             if not self._closing:
