@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,6 +13,7 @@ from wacast.contracts.base import Reply
 from wacast.contracts.commands import DeviceCommand, RenameDevice
 from wacast.contracts.subjects import Topology
 from wacast.runtime.commands import Requester, serve_commands
+from wacast.runtime.testing import until_answering
 
 
 @pytest.fixture
@@ -27,14 +27,23 @@ async def broker(nats_url: str) -> AsyncIterator[NatsBroker]:
 async def test_commands_are_answered_concurrently_with_several_workers(
     broker: NatsBroker, nc: Client, streams: Topology
 ) -> None:
-    async def slow(command: DeviceCommand) -> Reply:
-        await asyncio.sleep(0.3)
+    in_flight = 0
+    all_in = asyncio.Event()
+
+    async def waits_for_the_others(command: DeviceCommand) -> Reply:
+        # Each answer waits until all eight are being handled: one worker at a time would
+        # never get there and every request would time out.
+        nonlocal in_flight
+        in_flight += 1
+        if in_flight == 8:
+            all_in.set()
+        await asyncio.wait_for(all_in.wait(), 10)
         return Reply(ok=True)
 
-    serve_commands(broker, streams, "devices", DeviceCommand, slow, max_workers=8)
+    serve_commands(broker, streams, "devices", DeviceCommand, waits_for_the_others, max_workers=8)
     await broker.start()
-    requester = Requester(nc, streams, timeout=5)
-    started = time.monotonic()
+    await until_answering(nc, f"{streams.prefix}.cmd.devices.Probe")
+    requester = Requester(nc, streams, timeout=15)
 
     replies = await asyncio.gather(
         *(
@@ -43,5 +52,5 @@ async def test_commands_are_answered_concurrently_with_several_workers(
         )
     )
 
-    assert all(reply.ok for reply in replies)
-    assert time.monotonic() - started < 1.5
+    assert all(reply.ok for reply in replies), replies
+    assert in_flight == 8
