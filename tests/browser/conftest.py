@@ -29,14 +29,21 @@ from tests.browser.helpers import (
 expect.set_options(timeout=15_000)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The whole system on free ports, with a dev tenant whose key the tests know."""
-    with dev_up(tmp_path_factory.mktemp("stack") / "var") as up:
+    """The whole system on free ports, with a dev tenant whose key the tests know, for every
+    browser test (starting it takes ~12 s; tests use phone numbers of their own). Webhooks may
+    reach 127.0.0.1, where the webhooks page's receiver listens, and a failed try is final at
+    once, so a dead delivery shows up without waiting."""
+    with dev_up(
+        tmp_path_factory.mktemp("stack") / "var",
+        WACAST_URL_ALLOWLIST="127.0.0.1",
+        WACAST_WEBHOOK_MAX_ATTEMPTS="1",
+    ) as up:
         yield up
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     os.environ["PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD"] = "1"
     if not CHROMIUM.exists():
@@ -107,7 +114,7 @@ def phone_page(browser: Browser, stack: Stack) -> Iterator[Page]:
     assert errors == [], f"JavaScript errors: {errors}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def device(stack: Stack) -> dict[str, Any]:
     """A connected simulator device for tests that send."""
     return connect_device(stack, "Sender 1", "+447911123401")

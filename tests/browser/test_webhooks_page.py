@@ -16,22 +16,10 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import Stack, dev_up, shot, visit
+from tests.browser.helpers import Stack, shot, visit
 from wacast.webhook_service import signing
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The conftest's stack, but webhooks may reach 127.0.0.1 (where the receiver listens)
-    and a failed try is final at once, so a dead delivery shows up without waiting."""
-    with dev_up(
-        tmp_path_factory.mktemp("stack") / "var",
-        WACAST_URL_ALLOWLIST="127.0.0.1",
-        WACAST_WEBHOOK_MAX_ATTEMPTS="1",
-    ) as up:
-        yield up
 
 
 class Receiver:
