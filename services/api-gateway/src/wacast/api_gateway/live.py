@@ -177,12 +177,17 @@ class LiveHub:
 async def serve_socket(
     socket: WebSocket[Any, Any, Any], hub: LiveHub, tenant_id: str, heartbeat: float
 ) -> None:
-    """Forward the tenant's updates to one socket until it closes or falls behind."""
-    await socket.accept()
+    """Forward the tenant's updates to one socket until it closes or falls behind.
+
+    The socket joins the hub before the handshake completes, so every update after the
+    client sees it open reaches it (queued until the loop below sends it)."""
     client = hub.join(tenant_id)
-    reader = asyncio.create_task(_drain(socket))
-    dropped = asyncio.create_task(client.dropped.wait())
+    reader: asyncio.Task[None] | None = None
+    dropped: asyncio.Task[bool] | None = None
     try:
+        await socket.accept()
+        reader = asyncio.create_task(_drain(socket))
+        dropped = asyncio.create_task(client.dropped.wait())
         while not reader.done():
             getter = asyncio.create_task(client.queue.get())
             done, _ = await asyncio.wait(
@@ -205,7 +210,8 @@ async def serve_socket(
     finally:
         hub.leave(client)
         for task in (reader, dropped):
-            task.cancel()
+            if task is not None:
+                task.cancel()
         with contextlib.suppress(Exception):
             await socket.close()
 
