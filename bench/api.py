@@ -13,25 +13,20 @@ campaign through the real streams, then measures over HTTP as a client would:
 
 Prints one JSON object; saves it to `bench/results/api-<timestamp>.json` unless `--no-save`.
 
-    .venv/bin/python bench/api.py [--messages 100000] [--rate 2000] [--seconds 20]
+    .venv/bin/python -m bench.api [--messages 100000] [--rate 2000] [--seconds 20]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -39,6 +34,11 @@ import httpx
 import nats
 from nats.aio.client import Client
 
+from bench.machine import machine
+from bench.output import options, print_and_save
+from bench.percentile import percentile
+from bench.servers import logs_shown_on_failure, servers, start_module
+from bench.waiting import ready
 from wacast.contracts import campaigns as c
 from wacast.contracts import devices as d
 from wacast.contracts import leads as ld
@@ -50,23 +50,16 @@ from wacast.contracts.streams import BY_KIND, MESSAGES
 from wacast.contracts.subjects import Topology
 from wacast.contracts.values import Audience, MessageContent
 from wacast.runtime.commands import Requester
-from wacast.runtime.embedded import NatsPlan, PostgresPlan, free_port, stop, wait_for_port
+from wacast.runtime.embedded import free_port, stop, wait_for_port
 from wacast.runtime.eventstore import Append, EventStore
 from wacast.runtime.provisioning import ensure_streams
 
-RESULTS = Path(__file__).resolve().parent / "results"
 AIMS = {"report_p99_ms": 100.0, "lag_p99_s": 1.0}
 TENANT = "bench"
 DEVICES = 50
 BATCH = 500
 T0 = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 FAILURES = ("not_on_whatsapp", "timeout", "device_offline", "banned")
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def at(n: int) -> datetime:
@@ -190,7 +183,7 @@ async def latencies(call: Callable[[], Awaitable[Any]], count: int) -> dict[str,
         samples.append((time.perf_counter() - started) * 1000)
     return {
         "p50_ms": round(statistics.median(samples), 2),
-        "p99_ms": round(percentile(samples, 99), 2),
+        "p99_ms": round(percentile(samples, 0.99), 2),
         "max_ms": round(max(samples), 2),
     }
 
@@ -267,32 +260,12 @@ async def lag_under_load(
         "load_events_per_s": round(sent / elapsed, 1),
         "load_events": sent,
         "lag_p50_s": round(statistics.median(lags), 4),
-        "lag_p99_s": round(percentile(lags, 99), 4),
+        "lag_p99_s": round(percentile(lags, 0.99), 4),
         "lag_max_s": round(max(lags), 4),
     }
 
 
 # the run ------------------------------------------------------------------------------
-
-
-def service(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", module], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-
-
-async def healthy(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise TimeoutError(f"nothing ready on port {port}")
 
 
 async def measure(
@@ -364,26 +337,18 @@ async def measure(
         "aims": AIMS,
     }
     result["meets_aims"] = {key: result[key] <= aim for key, aim in AIMS.items()}
-    result["machine"] = {
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "postgres": pg_version,
-    }
+    result["machine"] = machine(postgres=pg_version)
     return result
 
 
 def run(messages: int, rate: int, seconds: float) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="wacast-bench-api-") as tmp:
-        root = Path(tmp)
-        nats_plan = NatsPlan(root / "nats", free_port())
-        pg_plan = PostgresPlan(root / "postgres", free_port(), durable=True)
+    with servers("wacast-bench-api-") as up:
         api_port, reports_port = free_port(), free_port()
         key = f"bench-{uuid.uuid4().hex}"
         env = {
             **os.environ,
-            "WACAST_NATS_URL": nats_plan.url,
-            "WACAST_DATABASE_URL": pg_plan.url("wacast"),
+            "WACAST_NATS_URL": up.nats.url,
+            "WACAST_DATABASE_URL": up.postgres.url("wacast"),
             "WACAST_NAMESPACE": TENANT,
             "WACAST_API_PORT": str(api_port),
             "WACAST_REPORTS_PORT": str(reports_port),
@@ -393,54 +358,39 @@ def run(messages: int, rate: int, seconds: float) -> dict[str, Any]:
             "WACAST_LOG_LEVEL": "WARNING",
         }
         os.environ["WACAST_DEV_API_KEY"] = key
+        wait_for_port(up.postgres.port, 30)
+        logs = (up.root / "reports.log", up.root / "api.log")
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            procs.append(nats_plan.start(log=root / "nats.log"))
-            procs.append(pg_plan.start(log=root / "postgres.log"))
-            wait_for_port(pg_plan.port, 30)
-            procs.append(service("wacast.report_service", env, root / "reports.log"))
-            procs.append(service("wacast.api_gateway", env, root / "api.log"))
+            with logs_shown_on_failure(*logs, tail=3000):
+                procs.append(start_module("wacast.report_service", env, logs[0]))
+                procs.append(start_module("wacast.api_gateway", env, logs[1]))
 
-            async def go() -> dict[str, Any]:
-                await healthy(reports_port)
-                await healthy(api_port)
-                return await measure(
-                    nats_plan.url, pg_plan.url("wacast"), api_port, messages, rate, seconds
-                )
+                async def go() -> dict[str, Any]:
+                    await ready(reports_port, timeout=60)
+                    await ready(api_port, timeout=60)
+                    return await measure(
+                        up.nats.url, up.postgres.url("wacast"), api_port, messages, rate, seconds
+                    )
 
-            started = time.perf_counter()
-            result = asyncio.run(go())
+                started = time.perf_counter()
+                result = asyncio.run(go())
             result["seconds"] = round(time.perf_counter() - started, 1)
             return result
-        except BaseException:
-            for name in ("reports.log", "api.log"):
-                log = root / name
-                if log.exists():
-                    print(f"--- {name}\n{log.read_text()[-3000:]}", file=sys.stderr)
-            raise
         finally:
             for proc in reversed(procs):
                 stop(proc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = options(__doc__)
     parser.add_argument("--messages", type=int, default=100_000, help="messages of the campaign")
     parser.add_argument("--rate", type=int, default=2000, help="events/s of the lag load")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long the load runs")
-    parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results)")
-    parser.add_argument("--no-save", action="store_true", help="only print the JSON")
     args = parser.parse_args(argv)
     if args.messages < DEVICES or args.rate < 100 or args.seconds <= 0:
         parser.error(f"--messages >= {DEVICES}, --rate >= 100 and --seconds > 0")
-    result = run(args.messages, args.rate, args.seconds)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if not args.no_save:
-        out = args.out or RESULTS / f"api-{time.strftime('%Y%m%dT%H%M%S')}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
-        print(f"saved {out}", file=sys.stderr)
+    print_and_save("api", run(args.messages, args.rate, args.seconds), args)
     return 0
 
 

@@ -4,26 +4,20 @@ Starts one durable nats-server (JetStream `sync_interval: always`) and one durab
 in a temporary directory, measures, stops both and removes the directory. Prints one JSON
 object; see bench/README.md for what each figure means.
 
-    .venv/bin/python bench/bus.py [--events N] [--out FILE] [--no-save]
+    .venv/bin/python -m bench.bus [--events N] [--out FILE] [--no-save]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -32,6 +26,9 @@ from nats.aio.client import Client
 from nats.js.api import StreamConfig
 from nats.js.client import JetStreamContext
 
+from bench.machine import machine, nats_server_version
+from bench.output import options, print_and_save
+from bench.servers import servers
 from wacast.contracts.base import Event, encode
 from wacast.contracts.devices import (
     DeviceConnected,
@@ -44,11 +41,9 @@ from wacast.contracts.devices import (
 from wacast.contracts.streams import DEVICES, StreamSpec
 from wacast.contracts.subjects import Topology
 from wacast.runtime.deadletter import DeadLetters
-from wacast.runtime.embedded import NatsPlan, PostgresPlan, free_port, nats_server_binary, stop
 from wacast.runtime.eventstore import Append, EventStore
 from wacast.runtime.projection import DbConnection, Envelope, ProjectionRunner
 
-RESULTS = Path(__file__).resolve().parent / "results"
 AIMS: dict[str, float] = {
     "append_ratio": 0.6,
     "batch_append_ratio": 0.6,
@@ -384,19 +379,6 @@ class Bench:
 # the run ----------------------------------------------------------------------------
 
 
-def machine(nc: Client, pg_version: str) -> dict[str, Any]:
-    binary = nats_server_binary()
-    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
-    return {
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "nats_server": version.strip().removeprefix("nats-server: ")
-        or str(nc.connected_server_version),
-        "postgres": pg_version,
-    }
-
-
 async def measure(nats_url: str, pg_url: str, sizes: Sizes) -> dict[str, Any]:
     nc = await nats.connect(nats_url)
     pool = await asyncpg.create_pool(pg_url, min_size=1, max_size=4)
@@ -407,7 +389,8 @@ async def measure(nats_url: str, pg_url: str, sizes: Sizes) -> dict[str, Any]:
         projection, renamed = await bench.projection(pool)
         async with pool.acquire() as conn:
             pg_version = str(await conn.fetchval("SHOW server_version"))
-        info = machine(nc, pg_version)
+        nats_server = nats_server_version() or str(nc.connected_server_version)
+        info = machine(nats_server=nats_server, postgres=pg_version)
     finally:
         await pool.close()
         await nc.drain()
@@ -454,44 +437,25 @@ async def measure(nats_url: str, pg_url: str, sizes: Sizes) -> dict[str, Any]:
 
 
 def run(sizes: Sizes) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="wacast-bench-") as tmp:
-        root = Path(tmp)
-        nats_plan = NatsPlan(root / "nats", free_port())
-        pg_plan = PostgresPlan(root / "postgres", free_port(), durable=True)
-        procs: list[subprocess.Popen[bytes]] = []
-        try:
-            procs.append(nats_plan.start(log=root / "nats.log"))
-            procs.append(pg_plan.start(log=root / "postgres.log"))
-            started = time.perf_counter()
-            result = asyncio.run(measure(nats_plan.url, pg_plan.url(), sizes))
-            result["seconds"] = round(time.perf_counter() - started, 1)
-            return result
-        finally:
-            for proc in reversed(procs):
-                stop(proc)
+    with servers("wacast-bench-") as up:
+        started = time.perf_counter()
+        result = asyncio.run(measure(up.nats.url, up.postgres.url(), sizes))
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = options(__doc__)
     parser.add_argument(
         "--events",
         type=int,
         default=100_000,
         help="events the projection replays; single publishes use N/20, atomic batches N/10",
     )
-    parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results)")
-    parser.add_argument("--no-save", action="store_true", help="only print the JSON")
     args = parser.parse_args(argv)
     if args.events < 10:
         parser.error("--events must be at least 10")
-    result = run(Sizes.scaled(args.events))
-    text = json.dumps(result, indent=2)
-    print(text)
-    if not args.no_save:
-        out = args.out or RESULTS / f"bus-{time.strftime('%Y%m%dT%H%M%S')}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
-        print(f"saved {out}", file=sys.stderr)
+    print_and_save("bus", run(Sizes.scaled(args.events)), args)
     return 0
 
 

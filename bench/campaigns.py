@@ -18,20 +18,14 @@ completion, jobs; no command subscriber needed). Then:
 Prints one JSON object; unless `--no-save`, also writes it to
 `bench/results/campaigns-<timestamp>.json` (or `--out`).
 
-    .venv/bin/python bench/campaigns.py [--leads N] [--import-rows N] [--out FILE] [--no-save]
+    .venv/bin/python -m bench.campaigns [--leads N] [--import-rows N] [--out FILE] [--no-save]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import logging
-import os
-import platform
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,25 +35,26 @@ import nats
 import psutil
 from nats.aio.client import Client
 
+from bench.machine import machine, nats_server_version
+from bench.output import note, options, print_and_save
+from bench.seeding import append_leads
+from bench.servers import servers
 from wacast.campaign_service.service import CampaignService
 from wacast.campaign_service.settings import Settings
 from wacast.contracts import commands as cmd
 from wacast.contracts.base import Event
 from wacast.contracts.devices import DeviceConnected, DeviceRegistered
-from wacast.contracts.ids import phone_key
-from wacast.contracts.leads import LeadCreated, LeadImportCompleted, LeadPhoneClaimed
+from wacast.contracts.leads import LeadImportCompleted
 from wacast.contracts.messages import CampaignFanoutCompleted
 from wacast.contracts.streams import LEADS, MEDIA_BUCKET, MESSAGES
 from wacast.contracts.subjects import Topology
 from wacast.contracts.values import MessageContent
 from wacast.runtime.clock import SystemClock
 from wacast.runtime.deadletter import DeadLetters
-from wacast.runtime.embedded import NatsPlan, PostgresPlan, free_port, nats_server_binary, stop
-from wacast.runtime.eventstore import Append, EventStore
+from wacast.runtime.eventstore import EventStore
 from wacast.runtime.provisioning import ensure_streams
 from wacast.runtime.service import connect_pool
 
-RESULTS = Path(__file__).resolve().parent / "results"
 AIMS = {"fanout_requests_per_s": 10_000.0, "fanout_rss_growth_mb_per_million": 100.0}
 FANOUT_TENANT, IMPORT_TENANT = "bench", "importer"
 MB = 1024 * 1024
@@ -121,48 +116,8 @@ async def devices(store: EventStore, topology: Topology, tenant: str, count: int
     return ids
 
 
-def note(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 def phone(n: int) -> str:
     return f"+1212{2010000 + n:07d}"
-
-
-async def seed_leads(
-    store: EventStore, topology: Topology, count: int, device_ids: list[str]
-) -> None:
-    """Claims and `LeadCreated` in atomic batches of 1000, four batches in flight."""
-    now = SystemClock().now()
-
-    def batch(first: int) -> list[Append]:
-        items = []
-        for n in range(first, min(count, first + 500)):
-            lead_id, number = f"l{n:07d}", phone(n)
-            claim = LeadPhoneClaimed(
-                tenant_id=FANOUT_TENANT,
-                occurred_at=now,
-                lead_id=lead_id,
-                phone_key=phone_key(FANOUT_TENANT, number),
-            )
-            created = LeadCreated(
-                tenant_id=FANOUT_TENANT,
-                occurred_at=now,
-                lead_id=lead_id,
-                phone=number,
-                name=f"Lead {n}",
-                device_id=device_ids[n % len(device_ids)],
-                attributes={"city": "Campinas"},
-            )
-            items += [
-                Append(e.subject(topology), e, f"seed.{lead_id}.{e.subject_kind}", 0)
-                for e in (claim, created)
-            ]
-        return items
-
-    starts = list(range(0, count, 500))
-    for i in range(0, len(starts), 4):
-        await asyncio.gather(*(store.append_batch(batch(s)) for s in starts[i : i + 4]))
 
 
 async def fanout(
@@ -171,7 +126,16 @@ async def fanout(
     at_start = psutil.Process().memory_info().rss
     device_ids = await devices(store, topology, FANOUT_TENANT, 20)
     seeding = time.perf_counter()
-    await seed_leads(store, topology, leads, device_ids)
+    await append_leads(
+        store,
+        topology,
+        FANOUT_TENANT,
+        leads,
+        device_ids,
+        SystemClock().now(),
+        phone,
+        attributes={"city": "Campinas"},
+    )
     note(f"{leads} leads appended in {time.perf_counter() - seeding:.1f} s")
     await service.deps.reads.caught_up("LEADS", "DEVICES", timeout=3600)
     seeded = time.perf_counter() - seeding
@@ -293,60 +257,33 @@ async def measure(
         if leads >= 1_000_000
         else None,
     }
-    version = await asyncio.to_thread(
-        subprocess.run, [nats_server_binary(), "--version"], capture_output=True, text=True
-    )
-    result["machine"] = {
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "nats_server": version.stdout.strip().removeprefix("nats-server: "),
-        "postgres": pg_version,
-    }
+    nats_server = await asyncio.to_thread(nats_server_version)
+    result["machine"] = machine(nats_server=nats_server, postgres=pg_version)
     return result
 
 
 def run(leads: int, import_rows: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="wacast-bench-campaigns-") as tmp:
-        root = Path(tmp)
-        nats_plan = NatsPlan(root / "nats", free_port())
-        pg_plan = PostgresPlan(root / "postgres", free_port(), durable=True)
-        procs: list[subprocess.Popen[bytes]] = []
-        try:
-            procs.append(nats_plan.start(log=root / "nats.log"))
-            procs.append(pg_plan.start(log=root / "postgres.log"))
-            started = time.perf_counter()
-            result = asyncio.run(
-                measure(nats_plan.url, pg_plan.url("wacast"), leads, import_rows, root)
-            )
-            result["seconds"] = round(time.perf_counter() - started, 1)
-            return result
-        finally:
-            for proc in reversed(procs):
-                stop(proc)
+    with servers("wacast-bench-campaigns-") as up:
+        started = time.perf_counter()
+        result = asyncio.run(
+            measure(up.nats.url, up.postgres.url("wacast"), leads, import_rows, up.root)
+        )
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = options(__doc__)
     parser.add_argument("--leads", type=int, default=100_000, help="audience of the fan-out")
     parser.add_argument(
         "--import-rows", type=int, default=100_000, help="rows of the CSV (0: skip)"
     )
-    parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results)")
-    parser.add_argument("--no-save", action="store_true", help="only print the JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger("wacast.campaigns").setLevel(logging.INFO)
     if args.leads < 1 or args.import_rows < 0:
         parser.error("--leads must be at least 1 and --import-rows at least 0")
-    result = run(args.leads, args.import_rows)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if not args.no_save:
-        out = args.out or RESULTS / f"campaigns-{time.strftime('%Y%m%dT%H%M%S')}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
-        print(f"saved {out}", file=sys.stderr)
+    print_and_save("campaigns", run(args.leads, args.import_rows), args)
     return 0
 
 

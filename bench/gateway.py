@@ -19,21 +19,17 @@ process, then:
 
 Prints one JSON object; saves it under bench/results unless --no-save.
 
-    .venv/bin/python bench/gateway.py [--devices N] [--no-save] [--out FILE]
+    .venv/bin/python -m bench.gateway [--devices N] [--no-save] [--out FILE]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import os
-import platform
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,10 +38,13 @@ import nats
 import psutil  # type: ignore[import-untyped, unused-ignore]
 from nats.aio.client import Client
 
+from bench.machine import load_average, machine
+from bench.output import options, print_and_save
+from bench.seeding import append_in_batches, linking
+from bench.waiting import until
 from wacast.contracts import messages as m
 from wacast.contracts.base import Command
 from wacast.contracts.commands import RenameDevice
-from wacast.contracts.devices import DevicePairingStarted, DeviceRegistered
 from wacast.contracts.streams import SESSIONS_BUCKET
 from wacast.contracts.subjects import Topology
 from wacast.contracts.values import MessageContent, Pacing
@@ -55,18 +54,8 @@ from wacast.runtime.embedded import NatsPlan, free_port, stop
 from wacast.runtime.eventstore import Append, EventStore
 from wacast.runtime.provisioning import ensure_streams
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TENANT = "bench"
 AIMS = {"rss_per_device_kb": 40.0, "reconnect_all_seconds": 30.0, "pacing_accuracy": 1.0}
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while not await check():
-        if time.monotonic() - started > timeout:
-            raise TimeoutError(f"{what}: not within {timeout}s")
-        await asyncio.sleep(0.2)
-    return time.monotonic() - started
 
 
 class Bench:
@@ -108,21 +97,7 @@ class Bench:
         own), then wait until the simulator sees every device connected."""
         now = datetime.now(UTC)
         started = time.monotonic()
-        items: list[Append] = []
-        for n, device_id in enumerate(self.devices):
-            subject = self.topology.device(TENANT, device_id)
-            registered = DeviceRegistered(
-                tenant_id=TENANT, occurred_at=now, device_id=device_id, name=device_id,
-                driver="sim",
-            )  # fmt: skip
-            pairing = DevicePairingStarted(
-                tenant_id=TENANT, occurred_at=now, device_id=device_id, method="code",
-                phone=f"+55119{n:08d}",
-            )  # fmt: skip
-            items.append(Append(subject, registered, f"reg:{device_id}", 0))
-            items.append(Append(subject, pairing, f"pair:{device_id}", None))
-        for start in range(0, len(items), 1000):
-            await self.store.append_batch(items[start : start + 1000])
+        await append_in_batches(self.store, linking(self.topology, TENANT, self.devices, now))
         self.commands_seconds = time.monotonic() - started
         await until(self._all_connected, self.args.timeout, "all devices linked")
         self.connected_seconds = time.monotonic() - started
@@ -356,12 +331,7 @@ def run(args: Any) -> dict[str, Any]:
             started = time.perf_counter()
             result = asyncio.run(measure(root, plan.url, sim, args))
             result["seconds"] = round(time.perf_counter() - started, 1)
-            result["machine"] = {
-                "cpu_count": os.cpu_count(),
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-                "load_average": [round(x, 2) for x in os.getloadavg()],
-            }
+            result["machine"] = machine(load_average=load_average())
             return result
         finally:
             sim.stop()
@@ -369,7 +339,7 @@ def run(args: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser = options(__doc__)
     parser.add_argument("--devices", type=int, default=10_000, help="simulated devices (10,000)")
     parser.add_argument("--pace-devices", type=int, default=200, help="devices in the pacing run")
     parser.add_argument("--pace-messages", type=int, default=5, help="messages per paced device")
@@ -380,20 +350,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--burst", type=int, default=2, help="messages per device with no gap")
     parser.add_argument("--timeout", type=float, default=120.0, help="deadline of each phase")
-    parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results)")
-    parser.add_argument("--no-save", action="store_true", help="only print the JSON")
     parser.add_argument("--keep", help="keep logs and data in this directory")
     args = parser.parse_args(argv)
     args.pace_devices = min(args.pace_devices, args.devices)
     args.burst_devices = min(args.burst_devices or args.devices, args.devices)
-    result = run(args)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if not args.no_save:
-        out = args.out or RESULTS / f"gateway-{time.strftime('%Y%m%dT%H%M%S')}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
-        print(f"saved {out}", file=sys.stderr)
+    print_and_save("gateway", run(args), args)
     return 0
 
 

@@ -16,33 +16,30 @@ lane's `MessageAccepted` and `MessageDispatching`, and the outcomes `MessageSent
 one of them. CPU seconds of each process during the rebuild come from psutil; `--profile`
 adds the top functions of a cProfile of the rebuild.
 
-    .venv/bin/python bench/rebuild.py [--events N] [--profile] [--out FILE] [--no-save]
+    .venv/bin/python -m bench.rebuild [--events N] [--profile] [--out FILE] [--no-save]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import cProfile
-import io
-import json
 import os
-import platform
-import pstats
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import nats
-import psutil
 from nats.aio.client import Client
 
+from bench.machine import load_average, machine, nats_server_version
+from bench.output import options, print_and_save
+from bench.process_usage import usage
+from bench.profiling import top_by_own_time
+from bench.seeding import append_in_batches
+from bench.servers import servers
 from wacast.contracts import messages as m
 from wacast.contracts.base import Event
 from wacast.contracts.campaigns import CampaignCreated, CampaignTriggered
@@ -55,12 +52,10 @@ from wacast.contracts.tenants import TenantCreated
 from wacast.contracts.values import Audience, MessageContent
 from wacast.report_service.projections import SCHEMA, Reports
 from wacast.runtime.deadletter import DeadLetters
-from wacast.runtime.embedded import NatsPlan, PostgresPlan, free_port, nats_server_binary, stop
 from wacast.runtime.eventstore import Append, EventStore
 from wacast.runtime.projection import DbConnection, Envelope, ProjectionRunner, rebuild
 from wacast.runtime.provisioning import ensure_streams
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TENANT = "bench"
 DEVICES, CAMPAIGNS = 100, 10
 PER_LEAD = 8
@@ -72,20 +67,7 @@ T0 = datetime(2030, 1, 1, 9, tzinfo=UTC)
 def cpu_seconds(pid: int) -> float:
     """User and system CPU of a process and its children (Postgres forks a backend per
     connection), live and reaped."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    own = root.cpu_times()
-    total: float = own.children_user + own.children_system
-    for proc in procs:
-        try:
-            times = proc.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
+    return usage(pid, children=True)[0]
 
 
 class CpuWindow:
@@ -115,19 +97,6 @@ class CpuWindow:
             "cpu_seconds": self.used,
             "cpu_share_of_machine": round(sum(self.used.values()) / (self.wall * cores), 3),
         }
-
-
-def machine() -> dict[str, Any]:
-    version = subprocess.run(
-        [nats_server_binary(), "--version"], capture_output=True, text=True, check=False
-    ).stdout
-    return {
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "nats_server": version.strip().removeprefix("nats-server: "),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 def setup_events() -> list[list[Event]]:
@@ -223,8 +192,7 @@ def block(first: int, count: int) -> Iterator[list[Event]]:
 async def append(store: EventStore, topology: Topology, events: Sequence[Event], tag: str) -> None:
     """In atomic batches of up to 1000, in order (outcomes must follow their requests)."""
     items = [Append(e.subject(topology), e, f"{tag}.{i}", None) for i, e in enumerate(events)]
-    for start in range(0, len(items), 1000):
-        await store.append_batch(items[start : start + 1000])
+    await append_in_batches(store, items)
 
 
 async def seed(nc: Client, topology: Topology, leads: int) -> int:
@@ -270,15 +238,6 @@ async def check(pool: asyncpg.Pool, leads: int) -> dict[str, int]:
     if wrong:
         raise RuntimeError(f"the rebuilt tables do not hold {leads} of each: {wrong}")
     return {k: int(v) for k, v in found.items()}
-
-
-def top_functions(profile: cProfile.Profile, count: int = 20) -> list[str]:
-    out = io.StringIO()
-    stats = pstats.Stats(profile, stream=out)
-    stats.sort_stats("tottime").print_stats(count)
-    lines = [line.rstrip() for line in out.getvalue().splitlines()]
-    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
-    return [line for line in lines[start:] if line.strip()]
 
 
 async def measure(
@@ -329,51 +288,32 @@ async def measure(
         "seed_seconds": round(seeded, 1),
     }
     if profiler is not None:
-        result["profile_top_by_own_time"] = top_functions(profiler)
+        result["profile_top_by_own_time"] = top_by_own_time(profiler, 20)
     return result
 
 
 def run(leads: int, profile: bool) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="wacast-bench-rebuild-") as tmp:
-        root = Path(tmp)
-        nats_plan = NatsPlan(root / "nats", free_port())
-        pg_plan = PostgresPlan(root / "postgres", free_port(), durable=True)
-        procs: list[Any] = []
-        try:
-            procs.append(nats_plan.start(log=root / "nats.log"))
-            procs.append(pg_plan.start(log=root / "postgres.log"))
-            pids = {"bench": os.getpid(), "nats-server": procs[0].pid, "postgres": procs[1].pid}
-            started = time.perf_counter()
-            result = asyncio.run(measure(nats_plan.url, pg_plan.url(), leads, pids, profile))
-            result["seconds"] = round(time.perf_counter() - started, 1)
-            result["machine"] = machine()
-            return result
-        finally:
-            for proc in reversed(procs):
-                stop(proc)
+    with servers("wacast-bench-rebuild-") as up:
+        pids = {"bench": os.getpid(), **up.pids}
+        started = time.perf_counter()
+        result = asyncio.run(measure(up.nats.url, up.postgres.url(), leads, pids, profile))
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        result["machine"] = machine(nats_server=nats_server_version(), load_average=load_average())
+        return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser = options(__doc__)
     parser.add_argument(
         "--events", type=int, default=1_000_000, help="events to store and replay (1,000,000)"
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the rebuild")
-    parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results)")
-    parser.add_argument("--no-save", action="store_true", help="only print the JSON")
     args = parser.parse_args(argv)
     fixed = sum(len(events) for events in setup_events())
     leads = (args.events - fixed) // PER_LEAD
     if leads < 1:
         parser.error(f"--events must be at least {fixed + PER_LEAD}")
-    result = run(leads, args.profile)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if not args.no_save:
-        out = args.out or RESULTS / f"rebuild-{time.strftime('%Y%m%dT%H%M%S')}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
-        print(f"saved {out}", file=sys.stderr)
+    print_and_save("rebuild", run(leads, args.profile), args)
     return 0
 
 

@@ -11,7 +11,7 @@ first step is a month away. Then it moves the shared clock past that minute in o
 times, for each send request, its arrival on the bus after the jump. Prints one JSON object;
 see bench/README.md.
 
-    .venv/bin/python bench/sequences.py [--enrollments N] [--due N] [--out FILE] [--no-save]
+    .venv/bin/python -m bench.sequences [--enrollments N] [--due N] [--out FILE] [--no-save]
 
 `WACAST_BENCH_PROFILE=<file>` runs the service under cProfile into that file;
 `WACAST_BENCH_KEEP_LOG=<file>` keeps the service's log there.
@@ -19,15 +19,12 @@ see bench/README.md.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -35,12 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import nats
 import psutil
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from bench.output import options, print_and_save
+from bench.servers import logs_shown_on_failure, servers, start_module
+from bench.waiting import ready
 from wacast.contracts.base import Event
 from wacast.contracts.commands import CreateSequence, EnrollLeadsByFilter
 from wacast.contracts.devices import DeviceConnected, DeviceRegistered
@@ -52,11 +51,10 @@ from wacast.contracts.tenants import TenantCreated
 from wacast.contracts.values import Audience, MessageContent, Step
 from wacast.runtime.clock import CONTROLLED_EPOCH, advance_clock
 from wacast.runtime.commands import Requester
-from wacast.runtime.embedded import NatsPlan, PostgresPlan, free_port, stop
+from wacast.runtime.embedded import free_port
 from wacast.runtime.eventstore import MAX_BATCH, Append, EventStore
 from wacast.runtime.provisioning import ensure_streams
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TENANT = "acme"
 DEVICES = 100
 SLICES = 10
@@ -92,7 +90,9 @@ async def seed(store: EventStore, topology: Topology, leads: int, due: int) -> N
             )
 
 
-def start_service(nats_url: str, pg_url: str, namespace: str, port: int, log: Path) -> Any:
+def start_service(
+    nats_url: str, pg_url: str, namespace: str, port: int, log: Path
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "WACAST_NATS_URL": nats_url,
@@ -102,27 +102,9 @@ def start_service(nats_url: str, pg_url: str, namespace: str, port: int, log: Pa
         "WACAST_SEQUENCES_PORT": str(port),
         "WACAST_LOG_LEVEL": "WARNING",
     }
-    out = open(log, "ab")  # noqa: SIM115
     profile = os.environ.get("WACAST_BENCH_PROFILE")  # a path: profile the service into it
     runner = ["-m", "cProfile", "-o", profile] if profile else []
-    return subprocess.Popen(
-        [sys.executable, *runner, "-m", "wacast.sequence_service"], env=env, stdout=out, stderr=out
-    )
-
-
-async def until_ready(port: int, proc: Any, timeout: float = 120.0) -> float:
-    started = time.perf_counter()
-    async with httpx.AsyncClient() as http:
-        while time.perf_counter() - started < timeout:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the sequence-service exited with {proc.returncode}")
-            try:
-                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                    return time.perf_counter() - started
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise TimeoutError("the sequence-service did not get ready")
+    return start_module("wacast.sequence_service", env, log, *runner)
 
 
 async def create(requester: Requester, sequence_id: str, delay: int) -> None:
@@ -204,7 +186,7 @@ async def measure(
     port = free_port()
     proc = start_service(nats_url, pg_url, topology.prefix, port, root / "service.log")
     try:
-        ready_s = await until_ready(port, proc)
+        ready_s = await ready(port, proc)
         await create(requester, "soon", HOUR)
         await create(requester, "later", 30 * 86_400)
         started = time.perf_counter()
@@ -269,54 +251,31 @@ async def measure(
 
 
 def run(enrollments: int, due: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="wacast-bench-seq-") as tmp:
-        root = Path(tmp)
-        nats_plan = NatsPlan(root / "nats", free_port())
-        pg_plan = PostgresPlan(root / "postgres", free_port(), durable=True)
-        procs = [nats_plan.start(log=root / "nats.log")]
-        try:
-            procs.append(pg_plan.start(log=root / "postgres.log"))
+    with servers("wacast-bench-seq-") as up:
 
-            async def go() -> dict[str, Any]:
-                nc = await nats.connect(nats_plan.url)
-                try:
-                    return await measure(nc, nats_plan.url, pg_plan.url(), root, enrollments, due)
-                finally:
-                    await nc.drain()
-
-            started = time.perf_counter()
+        async def go() -> dict[str, Any]:
+            nc = await nats.connect(up.nats.url)
             try:
-                result = asyncio.run(go())
-            except Exception:
-                log = root / "service.log"
-                if log.exists():
-                    print(log.read_text()[-4000:], file=sys.stderr)
-                raise
-            result["seconds"]["total"] = round(time.perf_counter() - started, 1)
-            result["machine"] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
-            return result
-        finally:
-            for proc in reversed(procs):
-                stop(proc)
+                return await measure(nc, up.nats.url, up.postgres.url(), up.root, enrollments, due)
+            finally:
+                await nc.drain()
+
+        started = time.perf_counter()
+        with logs_shown_on_failure(up.root / "service.log"):
+            result = asyncio.run(go())
+        result["seconds"]["total"] = round(time.perf_counter() - started, 1)
+        result["machine"] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
+        return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = options(__doc__)
     parser.add_argument("--enrollments", type=int, default=100_000, help="active enrollments")
     parser.add_argument("--due", type=int, default=10_000, help="of them due in one minute")
-    parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results)")
-    parser.add_argument("--no-save", action="store_true", help="only print the JSON")
     args = parser.parse_args(argv)
     if not 0 < args.due <= args.enrollments:
         parser.error("--due must be between 1 and --enrollments")
-    result = run(args.enrollments, args.due)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if not args.no_save:
-        out = args.out or RESULTS / f"sequences-{time.strftime('%Y%m%dT%H%M%S')}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
-        print(f"saved {out}", file=sys.stderr)
+    print_and_save("sequences", run(args.enrollments, args.due), args)
     return 0
 
 

@@ -14,31 +14,27 @@ SimDriver:
 Prints one JSON object with the times and the simulator's RSS (psutil) before and after,
 and saves it to bench/results/sim_scale-<timestamp>.json unless --no-save.
 
-    .venv/bin/python bench/sim_scale.py [--devices N] [--out FILE] [--no-save]
+    .venv/bin/python -m bench.sim_scale [--devices N] [--out FILE] [--no-save]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import platform
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
+from bench.output import options, print_and_save
 from wacast.device_gateway.drivers.base import Inbound, Outbound
 from wacast.device_gateway.drivers.sim import SimDriver
 from wacast.runtime.embedded import free_port
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class Counter:
@@ -188,10 +184,8 @@ async def measure(devices: int, url: str, sim: psutil.Process) -> dict[str, Any]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = options(__doc__)
     parser.add_argument("--devices", type=int, default=10_000)
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
 
     port = free_port()
@@ -212,12 +206,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
     }
     result["at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    text = json.dumps(result, indent=2)
-    print(text)
-    if not args.no_save:
-        out = args.out or RESULTS / f"sim_scale-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
+    print_and_save("sim_scale", result, args)
 
 
 if __name__ == "__main__":

@@ -13,18 +13,15 @@ own namespace and schema), so before and after are measured on one machine in on
 Last, `backlog_queries` times the dispatcher's queries, old and current, with `--backlog`
 pending deliveries in the table. Prints one JSON object.
 
-    .venv/bin/python bench/webhooks.py [--events N] [--baseline DIR] [--out FILE] [--no-save]
+    .venv/bin/python -m bench.webhooks [--events N] [--baseline DIR] [--out FILE] [--no-save]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -36,19 +33,21 @@ import httpx
 import nats
 from nats.aio.client import Client
 
+from bench.output import options, print_and_save
+from bench.servers import logs_shown_on_failure, servers, start_module
+from bench.waiting import ready
 from wacast.contracts import webhooks as wh
 from wacast.contracts.base import Event
 from wacast.contracts.messages import MessageSent
 from wacast.contracts.subjects import Topology
 from wacast.runtime.commands import Requester
-from wacast.runtime.embedded import NatsPlan, PostgresPlan, free_port, stop
+from wacast.runtime.embedded import free_port, stop
 from wacast.runtime.eventstore import MAX_BATCH, Append, EventStore
 from wacast.runtime.provisioning import ensure_streams
 from wacast.webhook_service.adapters.lookups import Lookups
 from wacast.webhook_service.adapters.tables import DDL
 from wacast.webhook_service.settings import Settings
 
-RESULTS = Path(__file__).resolve().parent / "results"
 OLD_WORK = """
 SELECT tenant_id, webhook_id, min(next_attempt_at) AS due_at FROM (
     SELECT DISTINCT ON (tenant_id, webhook_id, resource) tenant_id, webhook_id, next_attempt_at
@@ -130,7 +129,7 @@ async def raw_rate(url: str, receiver: Receiver, n: int) -> float:
 
 def start_service(
     nats_url: str, pg_url: str, namespace: str, port: int, log: Path, source: Path | None
-) -> Any:
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "WACAST_WEBHOOKS_SCHEMA": f"webhooks_{namespace}".replace("-", "_"),
@@ -143,25 +142,7 @@ def start_service(
     }
     if source is not None:  # an older webhook-service's `src` directory goes first
         env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")])
-    out = open(log, "ab")  # noqa: SIM115
-    return subprocess.Popen(
-        [sys.executable, "-m", "wacast.webhook_service"], env=env, stdout=out, stderr=out
-    )
-
-
-async def until_ready(port: int, proc: Any, timeout: float = 120.0) -> None:
-    deadline = time.perf_counter() + timeout
-    async with httpx.AsyncClient() as http:
-        while time.perf_counter() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the webhook-service exited with {proc.returncode}")
-            try:
-                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError("the webhook-service did not get ready")
+    return start_module("wacast.webhook_service", env, log)
 
 
 def sent(n: int, at: datetime) -> Event:
@@ -195,7 +176,7 @@ async def delivery_rate(
     port = free_port()
     proc = start_service(nats_url, pg_url, namespace, port, root / "service.log", source)
     try:
-        await until_ready(port, proc)
+        await ready(port, proc)
         reply = await Requester(nc, topology, timeout=20).send(
             wh.CreateWebhook(tenant_id=TENANT, url=url, event_types=TYPES)
         )
@@ -297,40 +278,26 @@ async def backlog_queries(pg_url: str, pending: int) -> dict[str, Any]:
 
 
 def run(n: int, baseline: Path | None, backlog: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="wacast-bench-webhooks-") as tmp:
-        root = Path(tmp)
-        nats_plan = NatsPlan(root / "nats", free_port())
-        pg_plan = PostgresPlan(root / "postgres", free_port(), durable=True)
-        procs = [nats_plan.start(log=root / "nats.log")]
-        try:
-            procs.append(pg_plan.start(log=root / "postgres.log"))
+    with servers("wacast-bench-webhooks-") as up:
 
-            async def go() -> dict[str, Any]:
-                nc = await nats.connect(nats_plan.url)
-                try:
-                    result = await measure(nc, nats_plan.url, pg_plan.url(), root, n, baseline)
-                finally:
-                    await nc.drain()
-                if backlog:
-                    result["backlog_queries"] = await backlog_queries(pg_plan.url(), backlog)
-                return result
-
+        async def go() -> dict[str, Any]:
+            nc = await nats.connect(up.nats.url)
             try:
-                result = asyncio.run(go())
-            except Exception:
-                log = root / "service.log"
-                if log.exists():
-                    print(log.read_text()[-4000:], file=sys.stderr)
-                raise
-            result["machine"] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
+                result = await measure(nc, up.nats.url, up.postgres.url(), up.root, n, baseline)
+            finally:
+                await nc.drain()
+            if backlog:
+                result["backlog_queries"] = await backlog_queries(up.postgres.url(), backlog)
             return result
-        finally:
-            for proc in reversed(procs):
-                stop(proc)
+
+        with logs_shown_on_failure(up.root / "service.log"):
+            result = asyncio.run(go())
+        result["machine"] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
+        return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = options(__doc__)
     parser.add_argument("--events", type=int, default=5_000, help="events for the one endpoint")
     parser.add_argument(
         "--baseline",
@@ -344,19 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=100_000,
         help="pending deliveries for timing the dispatcher's queries, old and new (0: skip)",
     )
-    parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results)")
-    parser.add_argument("--no-save", action="store_true", help="only print the JSON")
     args = parser.parse_args(argv)
     if args.events < 1:
         parser.error("--events must be at least 1")
-    result = run(args.events, args.baseline, args.backlog)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if not args.no_save:
-        out = args.out or RESULTS / f"webhooks-{time.strftime('%Y%m%dT%H%M%S')}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
-        print(f"saved {out}", file=sys.stderr)
+    print_and_save("webhooks", run(args.events, args.baseline, args.backlog), args)
     return 0
 
 

@@ -13,7 +13,6 @@ import pytest
 from wacast.cli.commands_bench import save
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT / "bench" / "bus.py"
 WACAST = Path(sys.executable).parent / "wacast"
 FIGURES = (
     "raw_pipelined_publish_per_s",
@@ -26,39 +25,37 @@ FIGURES = (
 )
 
 
-def bench(*args: str, timeout: float) -> dict[str, Any]:
-    """`wacast bench ... --no-save` from the repository root; its JSON."""
+def printed_json(*command: str, timeout: float) -> dict[str, Any]:
+    """`command` run from the repository root (as `wacast bench` runs a script); its JSON."""
     done = subprocess.run(
-        [str(WACAST), "bench", *args, "--no-save"],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        cwd=ROOT,
+        command, capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT
     )
     assert done.returncode == 0, done.stderr[-4000:]
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 
+def bench(*args: str, timeout: float) -> dict[str, Any]:
+    """`wacast bench ... --no-save`; its JSON."""
+    return printed_json(str(WACAST), "bench", *args, "--no-save", timeout=timeout)
+
+
 @pytest.mark.timeout(60)
-def test_the_bus_bench_runs_at_a_tiny_size_and_prints_every_figure() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--events", "2000", "--no-save"],
-        capture_output=True,
-        text=True,
-        timeout=50,
-        check=False,
+def test_the_bus_bench_runs_at_a_tiny_size_and_prints_every_figure_and_saves_them_to_out(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "bus.json"
+    result = printed_json(
+        sys.executable, "-m", "bench.bus", "--events", "2000", "--out", str(out), timeout=50
     )
 
-    assert done.returncode == 0, done.stderr[-4000:]
-    result = json.loads(done.stdout)
     for key in FIGURES:
         assert isinstance(result[key], int | float), key
         assert result[key] > 0, key
     assert set(result["meets_aims"]) == set(result["aims"])
     assert result["machine"]["nats_server"]
     assert result["sizes"]["projection_events"] == 2000
+    assert json.loads(out.read_text()) == result
 
 
 @pytest.mark.timeout(120)
@@ -158,20 +155,11 @@ def test_an_unknown_benchmark_is_refused_with_the_known_names() -> None:
 @pytest.mark.timeout(120)
 def test_the_webhooks_bench_delivers_every_event_once_and_reports_both_rates() -> None:
     source = ROOT / "services" / "webhook-service" / "src"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "webhooks.py"),
-            *("--events", "50", "--baseline", str(source), "--no-save"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
+    result = printed_json(
+        sys.executable, "-m", "bench.webhooks",
+        *("--events", "50", "--baseline", str(source), "--no-save"), timeout=110,
+    )  # fmt: skip
 
-    assert done.returncode == 0, done.stderr[-4000:]
-    result = json.loads(done.stdout)
     for run in (result, result["baseline"]):
         assert run["delivered"] == run["distinct_webhook_ids"] == 50
         assert run["delivered_per_s"] > 0

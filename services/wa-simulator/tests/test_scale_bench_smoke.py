@@ -1,4 +1,4 @@
-"""bench/sim_scale.py runs end to end at a tiny size and reports every figure (no timings)."""
+"""`python -m bench.sim_scale` runs end to end at a tiny size and reports every figure."""
 
 from __future__ import annotations
 
@@ -9,17 +9,18 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[3] / "bench" / "sim_scale.py"
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.timeout(60)
 def test_the_scale_bench_runs_at_a_tiny_size() -> None:
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--devices", "50", "--no-save"],
+        [sys.executable, "-m", "bench.sim_scale", "--devices", "50", "--no-save"],
         capture_output=True,
         text=True,
         timeout=50,
         check=False,
+        cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads(done.stdout)
