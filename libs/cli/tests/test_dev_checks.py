@@ -68,3 +68,18 @@ def test_mypy_checks_every_library_and_service_source_strictly() -> None:
     sources = sorted(str(p.relative_to(root)) for p in root.glob("services/*/src"))
     assert sources
     assert all(src in targets for src in sources)
+
+
+def test_mypy_checks_each_services_tests_strictly_with_the_service_as_package_base() -> None:
+    root = repo_root()
+    folders = sorted(str(p.relative_to(root)) for p in root.glob("services/*/tests"))
+    assert folders
+    runs = {
+        argv[-1]: argv
+        for title, argv in devstack_checks.steps(root, [])
+        if title.startswith("mypy services/")
+    }
+    assert sorted(runs) == folders
+    for folder, argv in runs.items():
+        service = str(Path(folder).parent)
+        assert argv[1:3] == [f"MYPYPATH={service}", str(Path(sys.executable).parent / "mypy")]

@@ -7,6 +7,7 @@ import dataclasses
 
 import httpx
 import msgspec
+from litestar import Litestar
 
 from wacast.api_gateway.app import create_app
 from wacast.api_gateway.ratelimit import RateLimiter
@@ -14,6 +15,12 @@ from wacast.api_gateway.ratelimit import RateLimiter
 from .conftest import Caller, Stack
 
 PROBLEM = "application/problem+json"
+
+
+def asgi(app: Litestar) -> httpx.ASGITransport:
+    """httpx types an ASGI app's scope and messages as plain dicts, Litestar as TypedDicts,
+    so a Litestar app is not an httpx `_ASGIApp` to mypy though it is one at runtime."""
+    return httpx.ASGITransport(app=app)  # type: ignore[arg-type]
 
 
 async def test_a_request_without_a_key_is_401_problem_details_with_a_challenge(
@@ -139,9 +146,7 @@ async def test_cors_answers_allowed_origins_only_when_configured(
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization, idempotency-key",
     }
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://api.test"
-    ) as http:
+    async with httpx.AsyncClient(transport=asgi(app), base_url="http://api.test") as http:
         allowed = await http.options("/api/v1/devices", headers=preflight)
         other = await http.options(
             "/api/v1/devices", headers={**preflight, "Origin": "https://evil.example"}
@@ -159,7 +164,7 @@ async def test_an_upload_over_the_upload_limit_is_413(stack: Stack, acme: Caller
     )
     app = create_app(dataclasses.replace(stack.gw, settings=settings))
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
+        transport=asgi(app),
         base_url="http://api.test",
         headers={"Authorization": f"Bearer {acme.key}"},
     ) as http:

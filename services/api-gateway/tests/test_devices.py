@@ -32,7 +32,8 @@ async def test_registering_a_device_answers_it_unpaired_with_the_write_sequence(
 
 
 async def test_bad_device_input_is_422(acme: Caller) -> None:
-    for body in ({}, {"name": ""}, {"name": "x", "driver": "fax"}, {"name": 5}, []):
+    bodies: list[object] = [{}, {"name": ""}, {"name": "x", "driver": "fax"}, {"name": 5}, []]
+    for body in bodies:
         response = await acme.http.post("/api/v1/devices", json=body)
         assert response.status_code == 422, body
         assert response.json()["code"] == "invalid_request"

@@ -177,7 +177,7 @@ class Harness:
         return ids
 
     @staticmethod
-    async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 15.0) -> T:
+    async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 15.0) -> T:
         """`check()` once it is truthy; fails after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while True:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from wacast.campaign_service.fanout import Fanout
 from wacast.contracts import commands as cmd
 from wacast.contracts import ids
+from wacast.contracts.base import Event
 from wacast.contracts.campaigns import (
     CampaignCompleted,
     CampaignCreated,
@@ -324,7 +325,7 @@ async def test_pause_holds_resume_releases_and_cancel_withdraws_the_waiting_send
     assert (await replica.send(cmd.TriggerCampaign(tenant_id=TENANT, campaign_id=campaign_id))).ok
     control = harness.topology.send_control(TENANT, "campaign", campaign_id)
 
-    async def controls(count: int) -> list[object]:
+    async def controls(count: int) -> list[Event]:
         found = await harness.events(MESSAGES, control)
         return found if len(found) >= count else []
 

@@ -7,6 +7,7 @@ from collections import Counter
 from wacast.campaign_service.adapters.objects import MediaObjects
 from wacast.contracts import commands as cmd
 from wacast.contracts import leads as ld
+from wacast.contracts.base import Event
 from wacast.contracts.streams import LEADS
 
 from .conftest import TENANT, Harness, Replica
@@ -22,22 +23,33 @@ Eve,+1 415 555 0105,banana,,
 
 
 async def run_import(
-    harness: Harness, replica: Replica, csv: str, name: str = "leads.csv", **fields: object
-) -> list[ld.LeadEvent]:
+    harness: Harness,
+    replica: Replica,
+    csv: str,
+    name: str = "leads.csv",
+    *,
+    tags: list[str] | None = None,
+    update_existing: bool = False,
+) -> list[Event]:
+    """The events on the import's subject once it completed or failed."""
     objects = MediaObjects(harness.nc.jetstream(), harness.topology)
     await objects.put(f"uploads/{TENANT}/{name}", csv.encode())
     reply = await replica.send(
         cmd.ImportLeads(
-            tenant_id=TENANT, filename=name, object_name=f"uploads/{TENANT}/{name}", **fields
-        )  # type: ignore[arg-type]
+            tenant_id=TENANT,
+            filename=name,
+            object_name=f"uploads/{TENANT}/{name}",
+            tags=tags or [],
+            update_existing=update_existing,
+        )
     )
     assert reply.ok, reply.problem
     subject = harness.topology.lead_import(TENANT, reply.id)
 
-    async def ended() -> list[ld.LeadEvent]:
+    async def ended() -> list[Event]:
         events = await harness.events(LEADS, subject)
         done = events and isinstance(events[-1], ld.LeadImportCompleted | ld.LeadImportFailed)
-        return events if done else []  # type: ignore[return-value]
+        return events if done else []
 
     events = await harness.eventually(ended)
 

@@ -3,20 +3,16 @@ links devices only when told to (the contract scans QR codes and enters pairing 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from driver_contract import DriverContract, Harness, RecordingListener
-
 from wacast.device_gateway.drivers.base import Driver
 from wacast.device_gateway.drivers.sim import SimDriver
 from wacast.device_gateway.testing import Simulator
+
+from .driver_contract import DriverContract, Harness, RecordingListener
 
 
 @pytest.fixture(scope="module")

@@ -20,19 +20,6 @@ from typing import Any
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from driver_contract import (
-    DriverContract,
-    Harness,
-    RecordingListener,
-    link,
-    new_device_id,
-    some_phone,
-    text_to,
-)
-from neonize_fake import FakeAClient, FakeEvent, FakeNetwork, api
-
 from wacast.device_gateway.drivers import neonize_events, neonize_sqlite
 from wacast.device_gateway.drivers.base import (
     Driver,
@@ -55,6 +42,17 @@ from wacast.device_gateway.drivers.neonize_loader import (
     launch_environment,
 )
 from wacast.device_gateway.drivers.neonize_store import SqliteSessionStore
+
+from .driver_contract import (
+    DriverContract,
+    Harness,
+    RecordingListener,
+    link,
+    new_device_id,
+    some_phone,
+    text_to,
+)
+from .neonize_fake import FakeAClient, FakeEvent, FakeNetwork, api
 
 SRC = Path(__file__).parents[1] / "src"
 

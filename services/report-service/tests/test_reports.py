@@ -220,8 +220,7 @@ async def test_queries_never_show_another_tenants_objects(
     await history.device("z1", tenant="other")
     await reports.caught_up(history)
     other = "other"
-
-    for name, query, response in [
+    lookups: list[tuple[str, msgspec.Struct, type[msgspec.Struct]]] = [
         (q.DEVICE, q.GetOne(tenant_id=other, id="a1"), q.Device),
         (q.DEVICE_IMPACT, q.GetOne(tenant_id=other, id="a1"), q.DeletionImpact),
         (q.LEAD, q.GetOne(tenant_id=other, id="a0"), q.LeadDetail),
@@ -232,7 +231,9 @@ async def test_queries_never_show_another_tenants_objects(
             q.ListCampaignMessages(tenant_id=other, campaign_id="c1"),
             q.MessagePage,
         ),
-    ]:
+    ]
+
+    for name, query, response in lookups:
         refused = await reports.problem(name, query, response)
         assert refused.problem is not None
         assert refused.problem.status == 404, name

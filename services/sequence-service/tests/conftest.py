@@ -14,7 +14,7 @@ import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import asyncpg
 import pytest
@@ -38,6 +38,13 @@ from wacast.sequence_service.settings import Settings
 
 T = TypeVar("T")
 TENANT = "acme"
+
+
+class Stamp(TypedDict):
+    """The fields every event another service appends here starts with."""
+
+    tenant_id: str
+    occurred_at: datetime
 
 
 class Running:
@@ -122,21 +129,29 @@ class Harness:
             seq = appended.seq
         return seq
 
+    def stamp(self) -> Stamp:
+        """The tenant and the harness clock's now, for events of other owners."""
+        return {"tenant_id": TENANT, "occurred_at": self.now}
+
     async def tenant(self, timezone: str = "UTC") -> None:
         await self.append(
             TenantCreated(tenant_id=TENANT, occurred_at=self.now, name="Acme", timezone=timezone)
         )
 
     async def device(self, device_id: str, *, online: bool = True) -> None:
-        base = {"tenant_id": TENANT, "occurred_at": self.now, "device_id": device_id}
-        await self.append(DeviceRegistered(**base, name=device_id, driver="sim"))
+        base = self.stamp()
+        await self.append(
+            DeviceRegistered(**base, device_id=device_id, name=device_id, driver="sim")
+        )
         if online:
-            await self.append(DeviceConnected(**base))
+            await self.append(DeviceConnected(**base, device_id=device_id))
 
     async def online(self, device_id: str, online: bool) -> None:
-        base = {"tenant_id": TENANT, "occurred_at": self.now, "device_id": device_id}
+        base = self.stamp()
         await self.append(
-            DeviceConnected(**base) if online else DeviceDisconnected(**base, reason="network")
+            DeviceConnected(**base, device_id=device_id)
+            if online
+            else DeviceDisconnected(**base, device_id=device_id, reason="network")
         )
 
     async def lead(self, lead_id: str, device_id: str = "d1", **fields: Any) -> None:
@@ -203,7 +218,7 @@ class Harness:
 
     async def until(
         self,
-        check: Callable[[], Awaitable[T]],
+        check: Callable[[], Awaitable[T | None]],
         what: str,
         timeout: float = 45.0,
     ) -> T:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, TypedDict
 
 from msgspec.structs import replace
 
@@ -32,6 +32,16 @@ from wacast.sequence_service.domain.views import DeviceView, LeadView
 
 T0 = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+
+
+class LeadStamp(TypedDict):
+    """The fields every lead event starts with."""
+
+    tenant_id: str
+    lead_id: str
+    occurred_at: datetime
+
+
 ONLINE = DeviceView(online=True)
 LEAD = LeadView(tenant_id="t", lead_id="l1", device_id="d1", phone="+1415", name="Ana")
 
@@ -316,7 +326,7 @@ def test_triggers_fire_for_their_event_device_and_only_while_the_sequence_is_act
             Trigger(on="status_changed", status="customer", device_ids=["d1"]),
         ],
     )
-    base = {"tenant_id": "t", "lead_id": "l1", "occurred_at": T0 + HOUR}
+    base: LeadStamp = {"tenant_id": "t", "lead_id": "l1", "occurred_at": T0 + HOUR}
     created_hot = LeadCreated(**base, phone="+1", tags=["hot"])
     tagged = LeadTagsChanged(**base, tags=["hot", "x"], added=["hot"])
     untagged = LeadTagsChanged(**base, tags=["x"], added=["x"], removed=["hot"])
@@ -327,5 +337,6 @@ def test_triggers_fire_for_their_event_device_and_only_while_the_sequence_is_act
     assert fires(seq, became, "d1")
     assert not fires(seq, became, "d2"), "the status trigger is for device d1 only"
     assert not fires(replace(seq, status="paused"), tagged, "d9")
-    old = LeadTagsChanged(**{**base, "occurred_at": T0 - HOUR}, tags=["hot"], added=["hot"])
+    before: LeadStamp = {**base, "occurred_at": T0 - HOUR}
+    old = LeadTagsChanged(**before, tags=["hot"], added=["hot"])
     assert not fires(seq, old, "d9"), "events from before activation never enroll"

@@ -105,8 +105,8 @@ async def test_erasure_purges_the_leads_steps_and_keeps_no_phone(service: Harnes
     assert await stored_with(service, phone)
 
     # what the campaign-service does: delete, leave a tombstone, purge the lead's subject
-    base = {"tenant_id": TENANT, "occurred_at": service.now, "lead_id": "gone"}
-    await service.append(LeadDeleted(**base), LeadErased(**base))
+    base = service.stamp()
+    await service.append(LeadDeleted(**base, lead_id="gone"), LeadErased(**base, lead_id="gone"))
     js = service.nc.jetstream()
     await js.purge_stream(
         LEADS.name(service.topology), subject=service.topology.lead(TENANT, "gone"), keep=1

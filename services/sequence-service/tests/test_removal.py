@@ -86,7 +86,7 @@ async def test_leads_leave_every_sequence_when_they_opt_out_go_or_lose_their_dev
         await service.send(EnrollLeads(tenant_id=TENANT, sequence_id=sequence_id, lead_ids=leads))
     await service.count(service.requests, 10, "the first steps")
 
-    base = {"tenant_id": TENANT, "occurred_at": service.now}
+    base = service.stamp()
     await service.append(
         LeadOptedOut(**base, lead_id="optout", reason="replied STOP", source="keyword"),
         LeadDeleted(**base, lead_id="deleted"),

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import asyncpg
 import msgspec
@@ -25,6 +25,7 @@ from wacast.contracts import webhooks as wh
 from wacast.contracts.base import Event, Reply
 from wacast.contracts.messages import MessageDelivered, MessageRead, MessageSent
 from wacast.contracts.subjects import Topology
+from wacast.contracts.values import Origin
 from wacast.runtime.clock import SystemClock
 from wacast.runtime.commands import Requester
 from wacast.runtime.deadletter import DeadLetters
@@ -35,6 +36,20 @@ from wacast.webhook_service.settings import Settings
 
 T = TypeVar("T")
 TENANT = "acme"
+
+
+class OutcomeFields(TypedDict):
+    """What the gateway's outcome events of one message share."""
+
+    tenant_id: str
+    occurred_at: datetime
+    message_id: str
+    device_id: str
+    lead_id: str
+    origin: Origin
+    origin_id: str
+
+
 OTHER = "umbrella"
 
 
@@ -201,7 +216,7 @@ class Harness:
                 tenant_id=tenant,
                 webhook_id=webhook_id,
                 status=status,
-                limit=500,  # type: ignore[arg-type]
+                limit=500,
             ),
             wh.DeliveryPage,
         )
@@ -220,7 +235,7 @@ class Harness:
 
     async def message(self, message_id: str, *steps: str, tenant: str = TENANT) -> None:
         """The gateway's outcomes of one message: `sent`, `delivered`, `read`."""
-        base: dict[str, Any] = {
+        base: OutcomeFields = {
             "tenant_id": tenant,
             "occurred_at": datetime.now(UTC),
             "message_id": message_id,
@@ -229,14 +244,16 @@ class Harness:
             "origin": "campaign",
             "origin_id": "c1",
         }
-        kinds = {
+        kinds: dict[str, Callable[[], Event]] = {
             "sent": lambda: MessageSent(**base, wa_message_id=f"wa-{message_id}"),
             "delivered": lambda: MessageDelivered(**base),
             "read": lambda: MessageRead(**base),
         }
         await self.append(*(kinds[step]() for step in steps))
 
-    async def until(self, check: Callable[[], Awaitable[T]], what: str, timeout: float = 30.0) -> T:
+    async def until(
+        self, check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 30.0
+    ) -> T:
         """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while True:

@@ -14,30 +14,47 @@ from rich.console import Console
 
 TYPED_DIRS = ("libs", "tests", "bench", "deploy")
 PYTEST_NO_TESTS = 5
+ENV = "/usr/bin/env"
+"""Sets MYPYPATH for a service's tests run (a step is an argv, without an environment)."""
 CHROMIUM = Path("/usr/bin/chromium")
 """Debian's chromium, which the browser tests (tests/browser) drive with Playwright."""
 
 
 def mypy_targets(root: Path) -> list[str]:
-    """What mypy checks strictly: every library and its tests, every service's sources,
-    the cross-service tests, benchmarks and deploy tooling.
-
-    The services' own test folders are not in it yet: each has a `conftest.py` of its own
-    (one mypy run cannot hold two modules named `conftest`), and they are not yet typed to
-    the strict standard; see the project's open notes.
-    """
+    """What the first mypy run checks strictly: every library and its tests, every service's
+    sources, the cross-service tests, benchmarks and deploy tooling."""
     targets = [name for name in TYPED_DIRS if any((root / name).rglob("*.py"))]
     targets += sorted(str(src.relative_to(root)) for src in root.glob("services/*/src"))
     return targets
 
 
+def service_test_folders(root: Path) -> list[str]:
+    """Each service's tests/, which mypy checks strictly in a run of its own.
+
+    A folder is the package `tests` of its service (`from .conftest import ...`, as pytest's
+    importlib mode imports it), so mypy needs the service's folder as its package base
+    (MYPYPATH): a service's name is no Python identifier, and the folders share module names
+    (`tests.conftest`, `tests.test_campaigns`), so one run cannot hold two of them.
+    """
+    folders = (tests for tests in root.glob("services/*/tests") if any(tests.rglob("*.py")))
+    return sorted(str(tests.relative_to(root)) for tests in folders)
+
+
+def mypy_steps(root: Path, mypy: str) -> list[tuple[str, list[str]]]:
+    targets = mypy_targets(root)
+    runs = [(f"mypy {' '.join(targets)}", [mypy, *targets])]
+    for folder in service_test_folders(root):
+        base = str(Path(folder).parent)
+        runs.append((f"mypy {folder} (MYPYPATH={base})", [ENV, f"MYPYPATH={base}", mypy, folder]))
+    return runs
+
+
 def steps(root: Path, pytest_args: Sequence[str]) -> list[tuple[str, list[str]]]:
     bin_dir = Path(sys.executable).parent
-    targets = mypy_targets(root)
     return [
         ("ruff format --check", [str(bin_dir / "ruff"), "format", "--check", "."]),
         ("ruff check", [str(bin_dir / "ruff"), "check", "."]),
-        (f"mypy {' '.join(targets)}", [str(bin_dir / "mypy"), *targets]),
+        *mypy_steps(root, str(bin_dir / "mypy")),
         *chromium_steps(),
         ("pytest", [str(bin_dir / "pytest"), *pytest_args]),
     ]
