@@ -94,3 +94,32 @@ async def test_a_projection_reads_only_its_kinds_and_its_checkpoint_reaches_the_
     finally:
         live.cancel()
         await asyncio.gather(live, return_exceptions=True)
+
+
+async def test_an_idle_read_never_moves_its_checkpoint_over_a_matching_event_not_yet_read(
+    nc: Client, store: EventStore, streams: Topology, pool: asyncpg.Pool, dead_letters: DeadLetters
+) -> None:
+    """The server updates a consumer's pending count after the stream stores a message, so
+    an idle read must ask the stream itself whether an event of its kinds lies after its
+    checkpoint (a read receipt was lost to that race under chaos)."""
+    projection = Cursors()
+    runner = ProjectionRunner(
+        projection, pool=pool, nc=nc, topology=streams, schema="cursors", dead_letters=dead_letters
+    )
+    kinds = ("fanout",)
+    checkpoint = await append(store, streams, request(1), 1)
+    assert await runner.catch_up() == {"MESSAGES": checkpoint}
+    await append(store, streams, cursor(1), 2)
+    await append(store, streams, request(2), 3)
+
+    stays = await runner._skip_unread(MESSAGES, kinds, checkpoint)
+    assert stays == checkpoint, "a cursor after the checkpoint is still to be read"
+
+    checkpoint = (await runner.catch_up())["MESSAGES"]
+    assert projection.seen == ["CampaignFanoutProgressed"]
+    end = await append(store, streams, request(3), 4)
+    moved = await runner._skip_unread(MESSAGES, kinds, checkpoint)
+    assert moved == end, "only requests follow the last cursor: the checkpoint moves to the end"
+    async with pool.acquire() as conn:
+        stored = await conn.fetchval('SELECT seq FROM "cursors".projection_checkpoints')
+    assert stored == end
