@@ -58,6 +58,26 @@ async def test_a_command_is_answered_by_its_owner_and_bad_input_gets_a_problem(
     assert b"invalid_request" in malformed.data
 
 
+async def test_a_command_sent_while_its_owner_starts_is_answered(
+    broker: NatsBroker, nc: Client, streams: Topology
+) -> None:
+    async def handle(command: DeviceCommand) -> Reply:
+        return Reply(ok=True, id="d1")
+
+    serve_commands(broker, streams, "devices", DeviceCommand, handle)
+    sending = asyncio.create_task(
+        Requester(nc, streams, timeout=5).send(
+            RegisterDevice(tenant_id="acme", name="front desk", driver="sim")
+        )
+    )
+    await asyncio.sleep(0.2)  # nobody serves the subject yet: the first tries find no one
+    assert not sending.done()
+    await broker.start()
+
+    reply = await sending
+    assert reply.ok, reply.problem
+
+
 async def test_a_command_nobody_serves_is_answered_unavailable(
     nc: Client, streams: Topology
 ) -> None:

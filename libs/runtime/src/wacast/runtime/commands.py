@@ -9,6 +9,7 @@ and the subscriber goes on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -151,10 +152,27 @@ class Requester:
             return await self._request_traced(subject, payload)
 
     async def _request_traced(self, subject: str, payload: bytes) -> bytes | Reply:
-        try:
-            msg = await self.nc.request(subject, payload, timeout=self.timeout, headers=inject())
-        except NoRespondersError:
-            return problem("unavailable", "The owning service is not running", 503)
-        except NatsTimeout:
-            return problem("timeout", "The owning service did not answer in time", 504)
-        return msg.data
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + min(self.timeout, NO_RESPONDERS_RETRY_SECONDS)
+        pause = 0.02
+        while True:
+            try:
+                msg = await self.nc.request(
+                    subject, payload, timeout=self.timeout, headers=inject()
+                )
+            except NoRespondersError:
+                if loop.time() + pause > give_up:
+                    return problem("unavailable", "The owning service is not running", 503)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.2)
+                continue
+            except NatsTimeout:
+                return problem("timeout", "The owning service did not answer in time", 504)
+            return msg.data
+
+
+NO_RESPONDERS_RETRY_SECONDS = 1.0
+"""How long a request nobody answered is tried again before the reply is 503. Nobody got
+it, so another try cannot act twice; and nats-server can report no responders for a moment
+after an owner (re)started subscribes, even once its connection was flushed (about 1 in 100
+starts on a loaded machine)."""
