@@ -20,8 +20,12 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Future[Any]]) -> None:
     that arrives as its call completes, so a task still running a second later is cancelled
     again.
     """
-    pending = {task for task in tasks if not task.done()}
+    stopping = list(tasks)
+    pending = {task for task in stopping if not task.done()}
     while pending:
         for task in pending:
             task.cancel()
         _, pending = await asyncio.wait(pending, timeout=RECANCEL_SECONDS)
+    for task in stopping:
+        if not task.cancelled():
+            task.exception()  # seen: how a stopped task ended is not the caller's concern
