@@ -6,14 +6,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import queue
 import re
 import secrets
 import shutil
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +17,8 @@ from typing import Any
 
 import httpx
 from playwright.sync_api import Page, expect
+
+from tests import devup
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -37,8 +34,6 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 DOC_SHOTS = ROOT / "docs" / "screenshots"
-UP_DEADLINE = 120.0
-STOP_DEADLINE = 30.0
 WIDE = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
@@ -57,34 +52,6 @@ class Stack:
             headers={"Authorization": f"Bearer {self.key}"},
             timeout=15,
         )
-
-
-class Output:
-    """Lines of `./dev up`'s output, read in a thread (so that waiting has a deadline, and
-    the pipe never fills up while the tests run)."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, args=(proc,), daemon=True).start()
-
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.lines:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"no {text!r} after {timeout}s:\n" + "\n".join(self.lines)
-            try:
-                line = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            assert line is not None, "./dev up exited early:\n" + "\n".join(self.lines)
-            self.lines.append(line)
 
 
 DOCUMENTED = {
@@ -196,42 +163,21 @@ def dev_up(data: Path, **extra_env: str) -> Iterator[Stack]:
     """`./dev up` on free ports with data under `data`, a dev tenant whose key the tests
     know, and `extra_env` on top; stopped with Ctrl-C (then killed) on the way out."""
     key = f"browser-{secrets.token_hex(16)}"
-    env = {name: value for name, value in os.environ.items() if not name.startswith("WACAST_")}
-    env.update(
-        PYTHONUNBUFFERED="1",
-        WACAST_DEV_TENANT="browser",
-        WACAST_DEV_API_KEY=key,
+    env = {
+        "WACAST_DEV_TENANT": "browser",
+        "WACAST_DEV_API_KEY": key,
         # Pairing completes only when the test types the code or scans the QR, and the QR
         # rotates fast enough to see it refresh.
-        WACAST_SIM_PAIR_DELAY="0",
-        WACAST_SIM_QR_ROTATE_SECONDS="2",
+        "WACAST_SIM_PAIR_DELAY": "0",
+        "WACAST_SIM_QR_ROTATE_SECONDS": "2",
         # No ban model and no random failures: zero pacing stays legal, failures are the
         # numbers ending in 0000 (not on WhatsApp).
-        WACAST_SIM_PROFILE="bench",
-    )
-    env.update(extra_env)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wacast.cli.dev", "up", "--ports", "auto", "--data", str(data)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output = Output(proc)
-    try:
-        output.wait_for("wacast is up", UP_DEADLINE)
-        text = "\n".join(output.lines)
+        "WACAST_SIM_PROFILE": "bench",
+    }
+    with devup.dev_up(data, {**env, **extra_env}) as (_, output):
+        text = output.text
         base = re.search(r"dashboard\s+(http://127\.0\.0\.1:\d+)/", text)
         sim = re.search(r"simulator\s+(http://127\.0\.0\.1:\d+)", text)
         assert base, text
         assert sim, text
         yield Stack(base=base.group(1), sim=sim.group(1), key=key, output=output.lines)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(STOP_DEADLINE)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()

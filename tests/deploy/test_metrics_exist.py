@@ -8,51 +8,19 @@ has samples, so a metric that exists but has not counted anything yet still coun
 
 from __future__ import annotations
 
-import os
-import queue
 import re
 import signal
-import subprocess
-import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.deploy import promql
+from tests.devup import dev_up
 
 UP_DEADLINE = 80.0
 STOP_DEADLINE = 20.0
-
-
-class Output:
-    """Lines of the stack's stdout, read in a thread so waiting has a deadline."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, args=(proc,), daemon=True).start()
-
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.lines:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"no {text!r} after {timeout}s:\n" + "\n".join(self.lines)
-            try:
-                line = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            assert line is not None, "the stack exited early:\n" + "\n".join(self.lines)
-            self.lines.append(line)
 
 
 def scrape(urls: list[str]) -> dict[str, set[str]]:
@@ -75,20 +43,8 @@ def test_every_metric_of_the_dashboards_and_alerts_is_exported() -> None:
 
 def run_and_scrape(data: Path) -> None:
     used = promql.used_metrics()
-    env = {name: value for name, value in os.environ.items() if not name.startswith("WACAST_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wacast.cli.dev", "up", "--ports", "auto", "--data", str(data)],
-        cwd=promql.ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output = Output(proc)
-    try:
-        output.wait_for("wacast is up", UP_DEADLINE)
-        text = "\n".join(output.lines)
+    with dev_up(data, up_deadline=UP_DEADLINE) as (proc, output):
+        text = output.text
         health = sorted(set(re.findall(r"http://127\.0\.0\.1:\d+/healthz", text)))
         assert len(health) == 7, text
         families = scrape([url.replace("/healthz", "/metrics") for url in health])
@@ -101,7 +57,3 @@ def run_and_scrape(data: Path) -> None:
         assert not missing, f"used but exported by no service: {missing}"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(STOP_DEADLINE) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()

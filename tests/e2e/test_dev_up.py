@@ -8,24 +8,15 @@ skipping it keeps the test offline and fast.
 
 from __future__ import annotations
 
-import os
-import queue
 import re
 import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.devup import STOP_DEADLINE, dev_up
 from wacast.cli.devstack import SERVICES
-
-ROOT = Path(__file__).resolve().parents[2]
-UP_DEADLINE = 120.0
-STOP_DEADLINE = 30.0
 
 
 def running(pid: int) -> bool:
@@ -55,51 +46,11 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-class Output:
-    """Lines of a child's stdout, read in a thread so that waiting can have a deadline."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, args=(proc,), daemon=True).start()
-
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.lines:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"no {text!r} after {timeout}s:\n" + "\n".join(self.lines)
-            try:
-                line = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            assert line is not None, "./dev up exited early:\n" + "\n".join(self.lines)
-            self.lines.append(line)
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_dev_up_serves_every_health_url_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("WACAST_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    command = [sys.executable, "-m", "wacast.cli.dev", "up", "--ports", "auto"]
-    proc = subprocess.Popen(
-        [*command, "--data", str(tmp_path / "var")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output = Output(proc)
-    try:
-        output.wait_for("wacast is up", UP_DEADLINE)
-        text = "\n".join(output.lines)
+    with dev_up(tmp_path / "var") as (proc, output):
+        text = output.text
         health = re.findall(r"http://127\.0\.0\.1:\d+/healthz", text)
         assert len(health) == len(SERVICES), text
         for url in health:
@@ -130,7 +81,3 @@ def test_dev_up_serves_every_health_url_and_stops_everything_on_ctrl_c(tmp_path:
 
         assert proc.wait(STOP_DEADLINE) == 0
         assert [pid for pid in children if running(pid)] == []
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
