@@ -449,7 +449,8 @@ async def projections_equal_rebuild(stack: RunningStack, deadline: Deadline) -> 
                 for table in sorted(set(live) | set(rebuilt)):
                     assert live.get(table) == rebuilt.get(table), (
                         f"{registration.schema}.{table} differs from a rebuild: "
-                        f"{diff(live.get(table), rebuilt.get(table))}"
+                        f"{diff(live.get(table), rebuilt.get(table))}; live checkpoints "
+                        f"{live_at}; what the runners logged: {projection_log(stack)}"
                     )
                 checked.append(registration.name)
     finally:
@@ -468,6 +469,17 @@ async def no_dead_letters(stack: RunningStack) -> None:
             letters = await sub.fetch(min(count, 5), timeout=5)
             shown = [(m.subject, dict(m.headers or {})) for m in letters]
             raise AssertionError(f"{count} dead letters after the chaos, e.g. {shown}")
+
+
+def projection_log(stack: RunningStack, most: int = 12) -> list[str]:
+    """The projection runners' warnings in every service's log (a failure's first clue)."""
+    found: list[str] = []
+    for name in stack.pids():
+        path = stack.log(name)
+        if path.exists():
+            lines = path.read_text(errors="replace").splitlines()
+            found += [f"{name}: {line[:300]}" for line in lines if "wacast.projection" in line]
+    return found[-most:]
 
 
 def diff(live: Table | None, rebuilt: Table | None) -> str:

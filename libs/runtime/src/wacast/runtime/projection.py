@@ -70,8 +70,10 @@ class Projection(Protocol):
 
     A projection that needs only some subjects of a stream may say which with an attribute
     `kinds` (stream key -> subject kinds, e.g. `{"MESSAGES": ("msg", "fanout")}`): the
-    runner then reads those only, and when idle moves the checkpoint to the stream's end
-    (the rest is not for it), so catching up and reading your writes still end.
+    runner still reads the whole stream, so its checkpoint passes every message, but hands
+    the projection only those (the others are not even decoded). The server is not asked
+    to filter: a consumer filtered by several wildcards lost a read receipt under chaos
+    twice, an unfiltered one never has, and a gap in what it delivers can be seen.
     """
 
     name: str
@@ -157,6 +159,12 @@ class ProjectionRunner:
         self.idle_wait = idle_wait
         self._applied: dict[str, int] = {}
         self._progress = asyncio.Condition()
+        self._subjects = {
+            spec.key: tuple(f"{topology.prefix}.{kind}." for kind in kinds)
+            for spec in projection.streams
+            if (kinds := subject_kinds(projection, spec))
+        }
+        """Stream key -> subject prefixes the projection reads (absent: all of it)."""
 
     # reading your own writes ---------------------------------------------------
     def position(self, stream_key: str) -> int:
@@ -232,7 +240,6 @@ class ProjectionRunner:
         if until is not None and position >= until:
             return True
         stream = spec.name(self.topology)
-        kinds = subject_kinds(self.projection, spec)
         config = ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=position + 1,
@@ -240,7 +247,6 @@ class ProjectionRunner:
             inactive_threshold=60.0,
             max_waiting=1,
             mem_storage=True,
-            filter_subjects=[self.topology.all_of(kind) for kind in kinds] or None,
         )
         consumer = await self.js.add_consumer(stream, config)
         pull = _Pull(self.nc, stream, str(consumer.name), self.batch_size, self.idle_wait)
@@ -250,11 +256,9 @@ class ProjectionRunner:
                 stop_if_cancelled()
                 msgs = await pull.next_batch()
                 if not msgs:  # the pull request expired: nothing new for idle_wait
-                    if kinds:
-                        position = await self._skip_unread(spec, kinds, position)
+                    position = await self._idle(spec, position)
                     if until is not None and position >= until:
                         return True
-                    await self._measure_lag(spec, position)
                     continue
                 position = await self._apply(spec, msgs, expected=position)
                 if until is not None and position >= until:
@@ -265,36 +269,32 @@ class ProjectionRunner:
             with contextlib.suppress(Exception):
                 await self.js.delete_consumer(stream, str(consumer.name))
 
-    async def _skip_unread(self, spec: StreamSpec, kinds: Sequence[str], position: int) -> int:
-        """A filtered read went idle: when no message of its kinds is stored after the
-        checkpoint up to the stream's end, what lies between is not for this projection and
-        the checkpoint moves to the end.
+    async def _idle(self, spec: StreamSpec, position: int) -> int:
+        """The read went idle: report the lag, and pass a deleted tail.
 
-        Every delivered message was applied (no pull request is open), so a matching message
-        after the checkpoint is one not delivered yet: the stream is asked for it directly.
-        The consumer's pending count must not decide: the server updates it after the stream
-        stores a message, so it can still read 0 for a message the end already counts, and
-        the checkpoint would jump over it (the chaos test caught a read receipt lost so).
+        When no message is stored after the checkpoint up to the stream's last sequence,
+        those were deleted (an erasure purges subjects) and the checkpoint moves to the end,
+        or catching up to that sequence would never end. The stream itself is asked: a
+        message stored an instant ago may not be delivered yet, and must not be passed over.
         """
         stream = spec.name(self.topology)
         end = int((await self.js.stream_info(stream)).state.last_seq)
+        LAG.labels(self.projection.name, spec.key).set(max(0, end - position))
         if end <= position:
             return position
-        for kind in kinds:
-            try:
-                found = await self.js.get_msg(
-                    stream, seq=position + 1, subject=self.topology.all_of(kind), next=True
-                )
-            except NotFoundError:
-                continue
-            if found.seq is not None and found.seq <= end:
-                return position
+        try:
+            found = await self.js.get_msg(stream, seq=position + 1, subject=">", next=True)
+        except NotFoundError:
+            found = None
+        if found is not None and (found.seq is None or found.seq <= end):
+            return position
         await self._commit(spec, [], position, end)
         await self._advance(spec.key, end)
         return end
 
     async def _apply(self, spec: StreamSpec, msgs: list[Msg], expected: int) -> int:
         decoder = codec(spec)
+        wanted = self._subjects.get(spec.key)
         batch: list[Envelope] = []
         poison: list[tuple[Msg, BaseException]] = []
         last = expected
@@ -303,6 +303,8 @@ class ProjectionRunner:
             if seq <= last:
                 continue  # already applied: a redelivered message
             last = seq
+            if wanted is not None and not msg.subject.startswith(wanted):
+                continue  # not for this projection: only the checkpoint passes it
             try:
                 batch.append(Envelope(spec.key, seq, msg.subject, decoder.decode(msg.data)))
             except Exception as exc:
@@ -376,11 +378,6 @@ class ProjectionRunner:
             self._applied[stream_key] = seq
             self._progress.notify_all()
 
-    async def _measure_lag(self, spec: StreamSpec, position: int) -> None:
-        with contextlib.suppress(Exception):
-            info = await self.js.stream_info(spec.name(self.topology))
-            LAG.labels(self.projection.name, spec.key).set(max(0, info.state.last_seq - position))
-
 
 def subject_kinds(projection: Projection, spec: StreamSpec) -> tuple[str, ...]:
     """The subject kinds of `spec` the projection reads (empty: the whole stream)."""
@@ -406,16 +403,22 @@ ACK_V1_TOKENS = 9
 
 
 def _ack_position(msg: Msg) -> tuple[int, int]:
-    """(stream sequence, messages pending after it) of a delivered message.
+    """(stream sequence, messages pending after it) of a delivered message."""
+    stream_seq, _, pending = _delivery(msg)
+    return stream_seq, pending
+
+
+def _delivery(msg: Msg) -> tuple[int, int, int]:
+    """(stream sequence, consumer sequence, messages pending after it) of a delivered message.
 
     Read from its ack subject; cheaper than `msg.metadata`, which also builds a timestamp and
     two dataclasses per message. Other subject shapes (with a domain) go through `metadata`.
     """
     tokens = (msg.reply or "").split(".")
     if len(tokens) == ACK_V1_TOKENS:
-        return int(tokens[5]), int(tokens[8])
+        return int(tokens[5]), int(tokens[6]), int(tokens[8])
     meta = msg.metadata
-    return meta.sequence.stream, meta.num_pending
+    return meta.sequence.stream, meta.sequence.consumer, meta.num_pending
 
 
 def _stream_seq(msg: Msg) -> int:
@@ -450,6 +453,8 @@ class _Pull:
         self.idle = False
         """The last pull request expired: nothing new was stored meanwhile."""
         self.error: Exception | None = None
+        self.delivered = 0
+        """The consumer sequence of the last message received: each next one is one more."""
         self.arrived = asyncio.Event()
         self.sub: Subscription | None = None
 
@@ -462,6 +467,14 @@ class _Pull:
 
     async def _receive(self, msg: Msg) -> None:
         if msg.reply:  # a stored message; status messages have no ack subject
+            consumer_seq = _delivery(msg)[1]
+            if consumer_seq != self.delivered + 1 and self.error is None:
+                # Lost on the way (e.g. a reconnect while a pull request stayed open): what
+                # follows must not be applied over the hole.
+                self.error = PullFailed(
+                    f"delivery {self.delivered + 1} never arrived (next came {consumer_seq})"
+                )
+            self.delivered = consumer_seq
             self.buffer.append(msg)
             self.wanted -= 1
         else:
