@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from faststream.nats import NatsBroker
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 
 from wacast.contracts.base import Reply
 from wacast.contracts.commands import DeviceCommand, RegisterDevice, RenameDevice
@@ -131,3 +134,55 @@ async def test_a_consumer_dead_letters_poison_and_goes_on(
     errors = sorted(m.headers[ERROR_HEADER] for m in letters if m.headers)
     assert errors[0].startswith("DecodeError")
     assert errors[1] == "RuntimeError: handler cannot take this one"
+
+
+async def test_a_fetch_that_times_out_the_builtin_way_is_a_quiet_poll_not_an_error(
+    broker: NatsBroker,
+    nc: Client,
+    store: EventStore,
+    streams: Topology,
+    dead_letters: DeadLetters,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """nats-py's fetch raises the builtin TimeoutError when its deadline passes before its
+    second pull request; faststream's pull loop only expects nats-py's own, and logged an
+    ERROR with a traceback. Every other poll of this consumer times out that way here."""
+    pulls = JetStreamContext.PullSubscription
+    fetch = pulls.fetch
+    polls = 0
+
+    async def sometimes_builtin(self: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal polls
+        polls += 1
+        if polls % 2:
+            await asyncio.sleep(0.05)
+            raise TimeoutError  # the builtin one, as nats-py raises it
+        return await fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(pulls, "fetch", sometimes_builtin)
+    seen = asyncio.Event()
+
+    async def handle(envelope: Envelope) -> None:
+        seen.set()
+
+    consume_events(
+        broker,
+        streams,
+        dead_letters,
+        spec=DEVICES,
+        subject=streams.all_of("device"),
+        durable="quiet-polls",
+        handle=handle,
+    )
+    await broker.start()
+    while polls < 5:
+        await asyncio.sleep(0.05)
+    event = DeviceRegistered(
+        tenant_id="acme", occurred_at=AT, device_id="d", name="n", driver="sim"
+    )
+    await store.append(event.subject(streams), [event], msg_id="d", expected=0)
+
+    await asyncio.wait_for(seen.wait(), 20)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []

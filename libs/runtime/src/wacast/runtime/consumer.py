@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import nats.errors
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
@@ -103,6 +106,29 @@ def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
     return float(min(cap, base * (2 ** max(0, attempt - 1))))
 
 
+def nats_timeouts(fetch: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """`fetch` raising the builtin `TimeoutError` as `nats.errors.TimeoutError`.
+
+    nats-py's `fetch` raises the builtin one when its deadline passes before its second pull
+    request; faststream's pull loop expects nats-py's own (it suppresses only that), so its
+    supervisor logged an ERROR with a traceback and restarted the loop, on a quiet consumer.
+    """
+    if getattr(fetch, "wacast_nats_timeouts", False):
+        return fetch
+
+    @functools.wraps(fetch)
+    async def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fetch(*args, **kwargs)
+        except nats.errors.TimeoutError:
+            raise
+        except TimeoutError as exc:
+            raise nats.errors.TimeoutError() from exc
+
+    wrapped.wacast_nats_timeouts = True  # type: ignore[attr-defined]
+    return wrapped
+
+
 def consume_events(
     broker: NatsBroker,
     topology: Topology,
@@ -147,6 +173,9 @@ def consume_events(
                 await msg.nack(delay=backoff(num_delivered))
             return
         await msg.ack()
+
+    pulls = JetStreamContext.PullSubscription
+    pulls.fetch = nats_timeouts(pulls.fetch)  # type: ignore[method-assign,assignment]
 
     @broker.subscriber(
         subject,
