@@ -45,6 +45,10 @@ from wacast.contracts.values import MediaRef, SendWindow
 from wacast.runtime.eventstore import Append, AppendFailed, Conflict
 from wacast.runtime.projection import stop_if_cancelled
 
+FIRST_BATCH = 25
+"""Requests in a campaign's first batch: the first sends leave while full batches follow
+(a full one of 999 took its own rendering, store and intake before anything was sent)."""
+
 log = logging.getLogger("wacast.campaigns.fanout")
 _attributes = msgspec.json.Decoder(dict[str, str])
 
@@ -123,7 +127,8 @@ class Fanout:
         While one batch is being committed the next is read and rendered: only its closing
         cursor event waits for the previous commit (it expects that commit's sequence).
         """
-        size = self.deps.settings.fanout_batch_size
+        full = self.deps.settings.fanout_batch_size
+        size = min(full, FIRST_BATCH) if cursor.requested == 0 else full
         args = audience_args(c.tenant_id, c.audience, c.leads_seq)
         progress = _Progress(self.deps.settings.progress_report_seconds, c, cursor.requested)
         in_flight: asyncio.Task[Cursor] | None = None
@@ -134,7 +139,7 @@ class Fanout:
             ):
                 items: list[Append] = []
                 skipped, last_id = 0, ""
-                async for lead in ReadModel.audience(conn, args, cursor.lead_id, prefetch=size):
+                async for lead in ReadModel.audience(conn, args, cursor.lead_id, prefetch=full):
                     last_id = lead.lead_id
                     request = self._request(c, lead, media, window)
                     if request is None:
@@ -150,7 +155,7 @@ class Fanout:
                     if not await self._running(c):
                         return None
                     in_flight = asyncio.create_task(self._send(c, cursor, items, last_id, skipped))
-                    items, skipped = [], 0
+                    items, skipped, size = [], 0, full
                 if in_flight is not None:
                     cursor, in_flight = await in_flight, None
                 if items or skipped:
