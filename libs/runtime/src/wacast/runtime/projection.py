@@ -72,8 +72,9 @@ class Projection(Protocol):
     `kinds` (stream key -> subject kinds, e.g. `{"MESSAGES": ("msg", "fanout")}`): the
     runner still reads the whole stream, so its checkpoint passes every message, but hands
     the projection only those (the others are not even decoded). The server is not asked
-    to filter: a consumer filtered by several wildcards lost a read receipt under chaos
-    twice, an unfiltered one never has, and a gap in what it delivers can be seen.
+    to filter: the one projection read through a consumer filtered by several wildcards lost
+    a read receipt under chaos twice (the cause was not found), whole-stream ones never did,
+    and a hole in what an unfiltered consumer delivers can be seen.
     """
 
     name: str
