@@ -58,6 +58,24 @@ def cursor(n: int) -> CampaignFanoutProgressed:
     )
 
 
+def cursors_runner(
+    projection: Cursors,
+    pool: asyncpg.Pool,
+    nc: Client,
+    streams: Topology,
+    dead_letters: DeadLetters,
+) -> ProjectionRunner:
+    return ProjectionRunner(
+        projection,
+        pool=pool,
+        nc=nc,
+        topology=streams,
+        schema="cursors",
+        dead_letters=dead_letters,
+        idle_wait=0.2,
+    )
+
+
 async def append(store: EventStore, topology: Topology, event: Event, n: int) -> int:
     done = await store.append(event.subject(topology), [event], msg_id=f"e{n}", expected=None)
     return done.seq
@@ -69,15 +87,7 @@ async def test_a_projection_reads_only_its_kinds_and_its_checkpoint_reaches_the_
     for n, event in enumerate([request(1), cursor(1), request(2), request(3)]):
         last = await append(store, streams, event, n)
     projection = Cursors()
-    runner = ProjectionRunner(
-        projection,
-        pool=pool,
-        nc=nc,
-        topology=streams,
-        schema="cursors",
-        dead_letters=dead_letters,
-        idle_wait=0.2,
-    )
+    runner = cursors_runner(projection, pool, nc, streams, dead_letters)
 
     positions = await runner.catch_up()
 
@@ -103,15 +113,7 @@ async def test_catching_up_ends_when_the_streams_tail_was_deleted_and_never_pass
     message, and catching up must still end; but an event stored an instant ago (not
     delivered yet) is never passed over."""
     projection = Cursors()
-    runner = ProjectionRunner(
-        projection,
-        pool=pool,
-        nc=nc,
-        topology=streams,
-        schema="cursors",
-        dead_letters=dead_letters,
-        idle_wait=0.2,
-    )
+    runner = cursors_runner(projection, pool, nc, streams, dead_letters)
     checkpoint = await append(store, streams, cursor(1), 1)
     assert await runner.catch_up() == {"MESSAGES": checkpoint}
     stored = await append(store, streams, cursor(2), 2)
