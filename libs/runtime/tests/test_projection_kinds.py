@@ -128,3 +128,26 @@ async def test_catching_up_ends_when_the_streams_tail_was_deleted_and_never_pass
     async with pool.acquire() as conn:
         saved = await conn.fetchval('SELECT seq FROM "cursors".projection_checkpoints')
     assert saved == purged
+
+
+async def test_catching_up_stops_at_its_target_even_when_more_was_stored_meanwhile(
+    nc: Client, store: EventStore, streams: Topology, pool: asyncpg.Pool, dead_letters: DeadLetters
+) -> None:
+    """A rebuild reports the sequence its tables are as of: events stored after it started
+    (a late read receipt) are the live runner's, or a rebuild compared with the live tables
+    is one receipt ahead of them."""
+    projection = Cursors()
+    runner = cursors_runner(projection, pool, nc, streams, dead_letters)
+    await runner.prepare()
+    target = 0
+    for n in range(1, 4):
+        stored = await append(store, streams, cursor(n), n)
+        target = stored if n == 2 else target
+
+    assert await runner._read(MESSAGES, until=target)
+
+    assert projection.seen == ["CampaignFanoutProgressed"] * 2
+    async with pool.acquire() as conn:
+        saved = await conn.fetchval('SELECT seq FROM "cursors".projection_checkpoints')
+    assert saved == target
+    assert runner.position("MESSAGES") == target
