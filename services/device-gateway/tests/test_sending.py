@@ -25,6 +25,10 @@ from wacast.runtime.eventstore import EventStore
 
 T = "acme"
 PACING = Pacing(min_seconds=0.1, max_seconds=0.4)
+LATE = 0.25
+"""How late a send may arrive on a loaded machine (the event loop's delay; a CI run saw
+0.09 s): never early, and the gap a lane draws is always within the range
+(`test_properties_lane`); `wacast bench scale` measures how often a send is late."""
 
 
 async def paired(requester: Requester, store: EventStore, device_ids: list[str]) -> None:
@@ -78,7 +82,8 @@ async def test_sends_keep_their_gaps_within_the_range_one_at_a_time_with_one_out
         gaps = stats["gaps"][d]
         assert gaps["count"] == 7
         assert PACING.min_seconds <= gaps["min"], gaps
-        assert gaps["max"] <= PACING.max_seconds, gaps
+        assert gaps["max"] <= PACING.max_seconds + LATE, gaps
+        assert PACING.min_seconds < gaps["mean"] < PACING.max_seconds, gaps
         assert stats["in_flight_max"][d] == 1
     for mid in everyone:
         kinds = [type(e).__name__ for e in await outcomes(store, T, mid)]
