@@ -154,13 +154,18 @@ async def test_a_partition_moves_to_the_other_replica_when_one_dies(
     await eventually(lambda: _holds(nc, streams, "gw-a", 64), 10, "gw-a holds every partition")
     launch("gw-b")
 
+    held_by_a: set[int] = set()
+
     async def shared() -> bool:
-        # Both hold their fair share at the same moment (a loaded machine can make a
-        # replica miss a renewal and hand everything over for a while).
-        return await _holds(nc, streams, "gw-a", 32) and await _holds(nc, streams, "gw-b", 32)
+        # Both hold their fair share in one reading of the leases (a loaded machine can make
+        # a replica miss a renewal and hand everything over for a while, even between two
+        # readings).
+        holders = await lease_holders(nc, streams)
+        held_by_a.clear()
+        held_by_a.update(p for p, r in holders.items() if r == "gw-a")
+        return len(held_by_a) >= 32 and sum(r == "gw-b" for r in holders.values()) >= 32
 
     await eventually(shared, 15, "gw-a and gw-b share the partitions")
-    held_by_a = {p for p, r in (await lease_holders(nc, streams)).items() if r == "gw-a"}
     device = next(
         ids(f"move-{i}") for i in range(10_000) if partition_of(ids(f"move-{i}")) in held_by_a
     )
