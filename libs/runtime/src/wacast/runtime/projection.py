@@ -282,8 +282,7 @@ class ProjectionRunner:
         if within:
             position = await self._apply(spec, within, expected=position)
         if position < until:  # nothing (left) up to the target: only the checkpoint moves
-            await self._commit(spec, [], position, until)
-            await self._advance(spec.key, until)
+            await self._pass(spec, position, until)
 
     async def _idle(self, spec: StreamSpec, position: int) -> int:
         """The read went idle: report the lag, and pass a deleted tail.
@@ -304,9 +303,13 @@ class ProjectionRunner:
             found = None
         if found is not None and (found.seq is None or found.seq <= end):
             return position
-        await self._commit(spec, [], position, end)
-        await self._advance(spec.key, end)
+        await self._pass(spec, position, end)
         return end
+
+    async def _pass(self, spec: StreamSpec, position: int, to: int) -> None:
+        """Move the checkpoint over sequences that hold nothing to apply."""
+        await self._commit(spec, [], position, to)
+        await self._advance(spec.key, to)
 
     async def _apply(self, spec: StreamSpec, msgs: list[Msg], expected: int) -> int:
         decoder = codec(spec)
